@@ -1,0 +1,65 @@
+# Build, test, benchmark and demo hermes-heartbeat and hermes-gatewayctl.
+# Every target installs what it needs where missing (Debian packages, the musl
+# target), so a fresh Debian machine with Rust needs nothing else (as root).
+
+CARGO  ?= cargo
+MUSL   := x86_64-unknown-linux-musl
+PREFIX ?= /usr/local
+# Where `gatewayctl run` looks for the heartbeat last (after $HERMES_HEARTBEAT
+# and the directory of its own executable).
+HEARTBEAT_PATH ?= $(PREFIX)/bin/hermes-heartbeat
+
+STATIC_DIR := $(CURDIR)/target/$(MUSL)/release
+# The e2e suites, the demo and the bench drive these static binaries.
+export HERMES_BIN_DIR := $(STATIC_DIR)
+
+.PHONY: all build static test demo bench image rootfs install lint clean \
+        deps-musl deps-s6 deps-containers deps-bench
+
+all: static
+
+build:
+	$(CARGO) build --workspace --locked
+
+static: deps-musl
+	HERMES_HEARTBEAT_PATH=$(HEARTBEAT_PATH) \
+	  $(CARGO) build --release --locked --target $(MUSL) -p hermes-heartbeat -p hermes-gatewayctl
+	@ls -l $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl
+
+test: deps-s6 deps-containers static
+	$(CARGO) test --workspace --locked --no-fail-fast
+
+demo: deps-s6 static
+	@scripts/demo
+
+bench: deps-s6 deps-containers deps-bench static
+	$(CARGO) run --release --locked -q -p hermes-e2e --bin bench
+
+image: static
+	@docker/build-image
+
+rootfs: static
+	@docker/build-rootfs
+
+install: static
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl $(DESTDIR)$(PREFIX)/bin/
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+clean:
+	$(CARGO) clean
+
+deps-musl:
+	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+
+deps-s6:
+	@scripts/ensure-packages s6
+
+deps-containers:
+	@scripts/ensure-packages podman runc busybox-static
+
+deps-bench:
+	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv

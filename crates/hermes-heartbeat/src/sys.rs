@@ -1,0 +1,229 @@
+//! Every libc call the heartbeat makes, and the only `unsafe` in it. One small
+//! function per call; each names the C function it wraps.
+
+use core::ffi::{CStr, c_char, c_int, c_long, c_ulong, c_void};
+
+/// An `errno` value from a failed call.
+#[derive(Clone, Copy)]
+pub struct Errno(pub i32);
+
+const EINTR: i32 = 4;
+const ENOSYS: i32 = 38;
+const SIG_SETMASK: c_int = 2;
+const WNOHANG: c_int = 1;
+const PR_SET_CHILD_SUBREAPER: c_int = 36;
+const SYS_CLOSE_RANGE: c_long = 436;
+/// `SIG_DFL` is the null handler in every Linux libc.
+const SIG_DFL: usize = 0;
+/// `SIG_ERR` is `(sighandler_t)-1`.
+const SIG_ERR: usize = usize::MAX;
+
+/// `sigset_t`: 1024 bits in both musl and glibc.
+#[repr(C)]
+pub struct SigSet([c_ulong; 1024 / c_ulong::BITS as usize]);
+
+/// `siginfo_t`: 128 bytes on every Linux target; only the signal number,
+/// which `sigwaitinfo` returns, is used.
+#[repr(C)]
+struct SigInfo([u64; 16]);
+
+#[link(name = "c")]
+unsafe extern "C" {
+    fn sigfillset(set: *mut SigSet) -> c_int;
+    fn sigdelset(set: *mut SigSet, signo: c_int) -> c_int;
+    fn sigismember(set: *const SigSet, signo: c_int) -> c_int;
+    fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
+    fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
+    fn signal(signo: c_int, handler: usize) -> usize;
+    fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+    fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
+    fn close(fd: c_int) -> c_int;
+    fn chdir(path: *const c_char) -> c_int;
+    fn prctl(option: c_int, ...) -> c_int;
+    fn syscall(number: c_long, ...) -> c_long;
+    fn __errno_location() -> *mut c_int;
+    fn _exit(code: c_int) -> !;
+}
+
+fn errno() -> Errno {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+    Errno(unsafe { *__errno_location() })
+}
+
+fn check(ret: c_int) -> Result<(), Errno> {
+    if ret == -1 { Err(errno()) } else { Ok(()) }
+}
+
+impl SigSet {
+    /// Every signal (`sigfillset`) except `excluded` (`sigdelset`).
+    pub fn all_except(excluded: &[i32]) -> SigSet {
+        let mut set = SigSet([0; 1024 / c_ulong::BITS as usize]);
+        // SAFETY: `set` is a valid, writable sigset_t; sigfillset and
+        // sigdelset only fail (EINVAL) for out-of-range signal numbers.
+        unsafe {
+            sigfillset(&mut set);
+            for &s in excluded {
+                sigdelset(&mut set, s);
+            }
+        }
+        set
+    }
+
+    /// `sigismember`.
+    pub fn contains(&self, signo: i32) -> bool {
+        // SAFETY: `self` is a valid sigset_t; an out-of-range number gives -1.
+        unsafe { sigismember(self, signo) == 1 }
+    }
+}
+
+/// `sigprocmask(SIG_SETMASK, set)`: blocks exactly `set`.
+pub fn block_signals(set: &SigSet) -> Result<(), Errno> {
+    // SAFETY: `set` is a valid sigset_t; the old mask is not requested.
+    check(unsafe { sigprocmask(SIG_SETMASK, set, core::ptr::null_mut()) })
+}
+
+/// `signal(signo, SIG_DFL)`: undoes an inherited `SIG_IGN`, which would make
+/// the kernel discard the signal (and, for SIGCHLD, auto-reap children).
+pub fn set_default_action(signo: i32) -> Result<(), Errno> {
+    // SAFETY: SIG_DFL installs no handler code; the call only changes the
+    // disposition of `signo`.
+    if unsafe { signal(signo, SIG_DFL) } == SIG_ERR {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `sigwaitinfo`: sleeps until one signal of the blocked `set` is pending and
+/// takes it. `None` when interrupted (e.g. by SIGSTOP/SIGCONT).
+pub fn wait_signal(set: &SigSet) -> Option<i32> {
+    let mut info = SigInfo([0; 16]);
+    // SAFETY: `set` and `info` are valid for the duration of the call.
+    let signo = unsafe { sigwaitinfo(set, &mut info) };
+    (signo > 0).then_some(signo)
+}
+
+/// `waitpid(-1, NULL, WNOHANG)`: reaps one exited child. `true` when one was
+/// reaped, `false` when none is left (0) or there are no children (ECHILD).
+pub fn reap_one() -> bool {
+    loop {
+        // SAFETY: a null status pointer is allowed; no memory is written.
+        let pid = unsafe { waitpid(-1, core::ptr::null_mut(), WNOHANG) };
+        if pid > 0 {
+            return true;
+        }
+        if pid == 0 || errno().0 != EINTR {
+            return false;
+        }
+    }
+}
+
+/// `write` until all of `bytes` is written; errors (a closed stderr) are
+/// ignored: there is nowhere else to report them.
+pub fn write_all(fd: i32, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe the live slice `bytes`.
+        let n = unsafe { write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            let e = errno();
+            if e.0 == EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// `close`.
+pub fn close_fd(fd: i32) -> Result<(), Errno> {
+    // SAFETY: closing a descriptor number has no memory-safety effect here:
+    // the heartbeat holds no Rust object owning a descriptor.
+    check(unsafe { close(fd) })
+}
+
+/// `close_range(first, ~0U, 0)`, falling back to `close` in a loop on kernels
+/// older than 5.9.
+pub fn close_from(first: i32) {
+    // SAFETY: plain syscall with integer arguments; no object owns these fds.
+    let ret = unsafe {
+        syscall(
+            SYS_CLOSE_RANGE,
+            first as c_ulong,
+            c_ulong::from(u32::MAX),
+            0 as c_ulong,
+        )
+    };
+    if ret == -1 && errno().0 == ENOSYS {
+        for fd in first..4096 {
+            let _ = close_fd(fd);
+        }
+    }
+}
+
+/// `chdir`.
+pub fn change_dir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is a valid NUL-terminated string.
+    check(unsafe { chdir(path.as_ptr()) })
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`.
+pub fn become_subreaper() -> Result<(), Errno> {
+    // SAFETY: integer-only prctl; the variadic arguments are c_ulong as the
+    // kernel reads them.
+    check(unsafe {
+        prctl(
+            PR_SET_CHILD_SUBREAPER,
+            1 as c_ulong,
+            0 as c_ulong,
+            0 as c_ulong,
+            0 as c_ulong,
+        )
+    })
+}
+
+/// `_exit`: leaves at once, running nothing (there is nothing to flush).
+pub fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { _exit(code) }
+}
+
+/// argv as byte strings, argv[0] excluded.
+pub struct Args {
+    argv: *const *const c_char,
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for Args {
+    type Item = &'static [u8];
+
+    fn next(&mut self) -> Option<&'static [u8]> {
+        if self.next >= self.end {
+            return None;
+        }
+        // SAFETY: the C runtime passes `argc` valid NUL-terminated strings in
+        // `argv`, alive for the whole process; `next < argc`.
+        let arg = unsafe { CStr::from_ptr(*self.argv.add(self.next)) };
+        self.next += 1;
+        Some(arg.to_bytes())
+    }
+}
+
+/// The C entry point: the C runtime calls it with argv.
+#[unsafe(no_mangle)]
+pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let end = if argv.is_null() {
+        0
+    } else {
+        usize::try_from(argc).unwrap_or(0)
+    };
+    crate::run(Args { argv, next: 1, end })
+}
+
+/// Unoptimised builds of the precompiled `core` reference the unwinder's
+/// personality routine even with `panic = "abort"`; nothing ever calls it.
+#[cfg(debug_assertions)]
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}

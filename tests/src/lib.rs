@@ -1,0 +1,6 @@
+//! Fixtures shared by the end-to-end suites and the benchmark: where the built
+//! binaries are, child processes that clean up after themselves, and /proc
+//! readings. Every fixture is bounded in time and kills what it started.
+
+pub mod bins;
+pub mod proc;

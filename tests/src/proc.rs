@@ -1,0 +1,172 @@
+//! Child processes that are always cleaned up (killed and reaped by PID on
+//! drop), bounded waits, and readings from /proc.
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// A started process. Dropping it sends SIGKILL and reaps it, so a failing
+/// test never leaves it behind.
+pub struct Proc {
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+/// How a process ended, as a shell reports it: the exit code, or
+/// `128 + signum` when a signal killed it.
+pub fn shell_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+impl Proc {
+    /// Starts `cmd`; panics with the program name when it cannot start.
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+        Proc {
+            child,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Sends `signo` to the process (not its group).
+    pub fn signal(&self, signo: i32) {
+        send_signal(self.pid(), signo);
+    }
+
+    /// True while the process has not exited (a zombie counts as exited).
+    pub fn is_running(&mut self) -> bool {
+        self.try_status().is_none()
+    }
+
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits up to `limit` for the exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The shell-style exit code, waiting up to `limit`; panics on timeout.
+    pub fn exit_code(&mut self, limit: Duration) -> i32 {
+        match self.wait_timeout(limit) {
+            Some(status) => shell_code(status),
+            None => panic!("pid {} did not exit within {limit:?}", self.pid()),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `kill(pid, signo)`; a process that is already gone is not an error.
+pub fn send_signal(pid: i32, signo: i32) {
+    // SAFETY: kill has no memory effects; a stale pid gives ESRCH.
+    unsafe {
+        libc::kill(pid, signo);
+    }
+}
+
+/// Polls `cond` every few milliseconds until it holds; panics naming `what`
+/// once `limit` has passed.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        sleep(Duration::from_millis(5));
+    }
+}
+
+/// Fields of /proc/PID/stat after the command name: index 0 is the state.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    Some(after_comm.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The one-letter state (R, S, Z, T, ...) or `None` when the pid is gone.
+pub fn state(pid: i32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+/// The parent pid as /proc sees it.
+pub fn parent(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Every pid whose parent is `ppid`.
+pub fn children(ppid: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| parent(pid) == Some(ppid))
+        .collect()
+}
+
+/// Zombie children of `ppid`.
+pub fn zombie_children(ppid: i32) -> Vec<i32> {
+    children(ppid)
+        .into_iter()
+        .filter(|&pid| state(pid) == Some('Z'))
+        .collect()
+}
+
+/// Voluntary plus involuntary context switches so far.
+pub fn context_switches(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Open descriptor numbers of `pid`, sorted.
+pub fn open_fds(pid: i32) -> Vec<i32> {
+    let mut fds: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort_unstable();
+    fds
+}
