@@ -2,7 +2,7 @@
 //! `write` (no allocation, no interleaving with other writers).
 
 /// Longest line the heartbeat ever prints; longer input is cut.
-pub const CAPACITY: usize = 192;
+pub const CAPACITY: usize = 320;
 
 /// Longest piece of user input quoted in a message.
 const QUOTED_MAX: usize = 48;
