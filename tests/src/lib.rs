@@ -3,4 +3,5 @@
 //! readings. Every fixture is bounded in time and kills what it started.
 
 pub mod bins;
+pub mod ns;
 pub mod proc;

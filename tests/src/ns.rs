@@ -1,0 +1,113 @@
+//! PID (and mount) namespaces made with util-linux `unshare`, the way a
+//! container runtime makes them: a program becomes PID 1 of a new namespace,
+//! and the whole namespace dies with it.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::proc::{self, Proc};
+
+/// A program running as PID 1 of a new PID namespace. Dropping it kills the
+/// `unshare` parent; `--kill-child` then SIGKILLs PID 1, which takes every
+/// process of the namespace with it.
+pub struct PidNs {
+    outer: Proc,
+    pid1: i32,
+}
+
+/// How to build the namespace.
+#[derive(Default, Clone, Copy)]
+pub struct NsOptions {
+    /// Also a new mount namespace with its own /proc (`--mount --mount-proc`).
+    pub mount: bool,
+}
+
+impl PidNs {
+    /// Starts `program args...` as PID 1 of a new PID namespace, with the
+    /// given stdio. Waits until PID 1 has exec'd `program`.
+    pub fn start<S: AsRef<OsStr>>(
+        program: impl AsRef<OsStr>,
+        args: &[S],
+        options: NsOptions,
+    ) -> PidNs {
+        let mut cmd = Self::command(program, args, options);
+        cmd.stdin(Stdio::null());
+        PidNs::spawn(&mut cmd)
+    }
+
+    /// The `unshare` command line, for callers that need to add environment
+    /// or stdio before [`PidNs::spawn`].
+    pub fn command<S: AsRef<OsStr>>(
+        program: impl AsRef<OsStr>,
+        args: &[S],
+        options: NsOptions,
+    ) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child"]);
+        if options.mount {
+            cmd.args(["--mount", "--mount-proc"]);
+        }
+        cmd.arg("--").arg(program).args(args);
+        cmd
+    }
+
+    /// Spawns a command built by [`PidNs::command`] and waits until its
+    /// PID 1 has exec'd the program (its comm is no longer `unshare`).
+    pub fn spawn(cmd: &mut Command) -> PidNs {
+        let outer = Proc::spawn(cmd);
+        let mut pid1 = 0;
+        proc::wait_until(
+            Duration::from_secs(10),
+            "the namespace's PID 1 to start",
+            || {
+                pid1 = proc::children(outer.pid()).into_iter().next().unwrap_or(0);
+                pid1 != 0 && !comm_is(pid1, "unshare")
+            },
+        );
+        PidNs { outer, pid1 }
+    }
+
+    /// PID 1's pid as seen from outside the namespace.
+    pub fn pid1(&self) -> i32 {
+        self.pid1
+    }
+
+    /// The pid of the `unshare` process whose child PID 1 is.
+    pub fn outer_pid(&self) -> i32 {
+        self.outer.pid()
+    }
+
+    /// A command that runs inside the namespace (`nsenter -t PID1 -p [-m]`).
+    /// With `mount`, it also enters the mount namespace (and sees its /proc).
+    pub fn enter(&self, mount: bool) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t").arg(self.pid1.to_string()).arg("-p");
+        if mount {
+            cmd.arg("-m");
+        }
+        cmd.arg("--");
+        cmd
+    }
+
+    /// Sends `signo` to PID 1 from outside the namespace.
+    pub fn signal_pid1(&self, signo: i32) {
+        proc::send_signal(self.pid1, signo);
+    }
+
+    /// The exit code of PID 1 (as `unshare` passes it on), within `limit`.
+    pub fn exit_code(&mut self, limit: Duration) -> i32 {
+        self.outer.exit_code(limit)
+    }
+
+    /// True while PID 1 is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.outer.is_running()
+    }
+}
+
+/// True when `/proc/PID/comm` is `name`.
+fn comm_is(pid: i32, name: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+}
