@@ -4,4 +4,5 @@
 
 pub mod bins;
 pub mod ns;
+pub mod podman;
 pub mod proc;

@@ -1,0 +1,554 @@
+//! The project's own podman harness: a private podman (configuration, store,
+//! locks, events and cgroup parent all its own, in one temp dir) that builds
+//! `FROM scratch` images and runs real containers, and on drop removes every
+//! container, image, mount, cgroup dir and the temp dir it made.
+//!
+//! The settings are the ones `shared/notes/containers-here.md` found to work
+//! on these machines: vfs storage, runc with cgroupfs, file events logger,
+//! ulimits that fit the real hard limits, no network, `build --isolation
+//! chroot`. Locks are files (not the machine-wide `/dev/shm/libpod_lock`) and
+//! containers run under a cgroup parent named after the temp dir, so parallel
+//! harnesses never share state and cleanup touches only what this one made.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::bins;
+use crate::proc;
+
+/// The longest any one podman command may take before the harness gives up.
+const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+/// How long a container may take to settle, exit, or let its cgroups go.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a podman command printed and how it ended.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// How `podman stop` ended a container: how long the stop took, and the
+/// container's exit code.
+#[derive(Debug, Clone, Copy)]
+pub struct StopOutcome {
+    pub elapsed: Duration,
+    pub exit_code: i32,
+}
+
+/// A private podman. Everything it makes lives in its temp dir or under its
+/// own cgroup parent, and is removed on drop.
+pub struct Podman {
+    dir: TempDir,
+    cgroup_parent: String,
+    names: AtomicUsize,
+}
+
+/// A running (or exited) container; dropping it removes it (`podman rm -f`).
+pub struct Container<'p> {
+    podman: &'p Podman,
+    name: String,
+}
+
+/// True where podman must work: in CI (`CI` set and not empty) or with
+/// `HERMES_REQUIRE_PODMAN=1`. Then a podman that cannot run is a failure,
+/// not a skip.
+pub fn required() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    set("CI") || std::env::var_os("HERMES_REQUIRE_PODMAN").is_some_and(|v| v == "1")
+}
+
+/// A working private podman for `test`, or `None` after printing (uncaptured,
+/// so it shows in `cargo test` output) why the test is skipped. Where podman
+/// is [`required`], a podman that cannot run panics with the reason instead.
+pub fn podman_or_skip(test: &str) -> Option<Podman> {
+    match Podman::start() {
+        Ok(podman) => Some(podman),
+        Err(reason) if required() => {
+            panic!(
+                "{test}: podman cannot run here, and CI/HERMES_REQUIRE_PODMAN requires it: {reason}"
+            )
+        }
+        Err(reason) => {
+            let _ = writeln!(
+                io::stderr(),
+                "SKIPPED {test}: podman cannot run here: {reason} \
+                 (`make deps-containers` installs podman, runc and busybox-static; \
+                 set HERMES_REQUIRE_PODMAN=1 to make this a failure)"
+            );
+            None
+        }
+    }
+}
+
+impl Podman {
+    /// Writes the private configuration into a new temp dir and checks that
+    /// podman answers with it. `Err` says why podman cannot run at all.
+    pub fn start() -> Result<Podman, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("hermes-podman-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a temp dir: {e}"))?;
+        let suffix = dir
+            .path()
+            .file_name()
+            .and_then(OsStr::to_str)
+            .unwrap_or("hermes-podman");
+        let podman = Podman {
+            cgroup_parent: format!("/{suffix}"),
+            dir,
+            names: AtomicUsize::new(0),
+        };
+        podman
+            .write_config()
+            .map_err(|e| format!("cannot write the podman configuration: {e}"))?;
+        let info = podman
+            .try_run(["info", "--format", "{{.Host.OCIRuntime.Name}}"])
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => "podman is not installed".to_owned(),
+                _ => format!("cannot run podman: {e}"),
+            })?;
+        if info.code != 0 {
+            return Err(format!("`podman info` failed: {}", info.stderr.trim()));
+        }
+        if info.stdout.trim() != "runc" {
+            return Err(format!("runtime is {:?}, not runc", info.stdout.trim()));
+        }
+        Ok(podman)
+    }
+
+    fn write_config(&self) -> io::Result<()> {
+        let d = self.dir.path().display();
+        let (nofile, nproc) = hard_limits();
+        fs::write(
+            self.dir.path().join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{d}/graph\"\nrunroot = \"{d}/run\"\n"
+            ),
+        )?;
+        fs::write(
+            self.dir.path().join("containers.conf"),
+            format!(
+                "[containers]\n\
+                 default_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n\
+                 netns = \"none\"\n\
+                 [network]\n\
+                 network_config_dir = \"{d}/networks\"\n\
+                 [engine]\n\
+                 runtime = \"runc\"\n\
+                 cgroup_manager = \"cgroupfs\"\n\
+                 events_logger = \"file\"\n\
+                 events_logfile_path = \"{d}/events.log\"\n\
+                 lock_type = \"file\"\n\
+                 tmp_dir = \"{d}/tmp\"\n"
+            ),
+        )
+    }
+
+    /// A `podman` command that uses this private configuration.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .env(
+                "CONTAINERS_STORAGE_CONF",
+                self.dir.path().join("storage.conf"),
+            )
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn try_run<I, S>(&self, args: I) -> io::Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_bounded(&mut cmd, COMMAND_LIMIT)
+    }
+
+    /// Runs `podman ARGS` and returns its output; panics with podman's
+    /// stderr when it fails.
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<S> = args.into_iter().collect();
+        let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        let out = self
+            .try_run(&args)
+            .unwrap_or_else(|e| panic!("podman {}: {e}", shown.join(" ")));
+        assert!(
+            out.code == 0,
+            "podman {} failed ({}): {}",
+            shown.join(" "),
+            out.code,
+            out.stderr.trim()
+        );
+        out
+    }
+
+    fn unique(&self, what: &str) -> String {
+        let n = self.names.fetch_add(1, Ordering::Relaxed);
+        format!("hermes-e2e-{what}-{n}")
+    }
+
+    /// A fresh directory inside the temp dir, for a build context.
+    fn context_dir(&self, what: &str) -> PathBuf {
+        let dir = self.dir.path().join(self.unique(what));
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        dir
+    }
+
+    /// Builds `dockerfile` with `context` (`podman build --isolation chroot`)
+    /// and returns the image's unique tag.
+    pub fn build(&self, dockerfile: &Path, context: &Path) -> String {
+        let tag = format!("localhost/{}:test", self.unique("image"));
+        self.run([
+            OsStr::new("build"),
+            OsStr::new("--quiet"),
+            OsStr::new("--isolation"),
+            OsStr::new("chroot"),
+            OsStr::new("-f"),
+            dockerfile.as_os_str(),
+            OsStr::new("-t"),
+            OsStr::new(&tag),
+            context.as_os_str(),
+        ]);
+        tag
+    }
+
+    /// The image users get from `make image`: `docker/Dockerfile.heartbeat`
+    /// built with the static `hermes-heartbeat` as its only context.
+    pub fn heartbeat_image(&self) -> String {
+        let context = self.context_dir("heartbeat");
+        copy_into(&bins::heartbeat(), &context, "hermes-heartbeat");
+        self.build(&heartbeat_dockerfile(), &context)
+    }
+
+    /// What people used before the heartbeat, side by side: a `FROM scratch`
+    /// image whose ENTRYPOINT is busybox-static `sleep infinity`.
+    pub fn sleep_infinity_image(&self) -> String {
+        let busybox = busybox_static().unwrap_or_else(|e| panic!("{e}"));
+        let context = self.context_dir("sleep");
+        copy_into(&busybox, &context, "busybox");
+        let dockerfile = context.join("Dockerfile");
+        write_file(
+            &dockerfile,
+            "FROM scratch\nCOPY busybox /busybox\nENTRYPOINT [\"/busybox\", \"sleep\", \"infinity\"]\n",
+        );
+        self.build(&dockerfile, &context)
+    }
+
+    /// `podman run -d` of `image` with extra run `options` (before the
+    /// image) and `args` (after it: appended to the ENTRYPOINT). Returns once
+    /// the container is running.
+    pub fn run_detached(&self, image: &str, options: &[&str], args: &[&str]) -> Container<'_> {
+        let name = self.unique("ctr");
+        let container = Container {
+            podman: self,
+            name: name.clone(),
+        };
+        let mut all = vec!["run", "-d", "--name", &name, "--cgroup-parent"];
+        all.push(&self.cgroup_parent);
+        all.extend_from_slice(options);
+        all.push(image);
+        all.extend_from_slice(args);
+        self.run(all);
+        container
+    }
+
+    /// Starts `image` with `args`, waits until its PID 1 has exec'd and
+    /// sleeps, then times `podman stop -t GRACE`. Removes the container.
+    /// The container tests and the benchmark both measure stops with this.
+    pub fn measure_stop(&self, image: &str, args: &[&str], grace_secs: u32) -> StopOutcome {
+        let container = self.run_detached(image, &[], args);
+        container.wait_settled();
+        container.stop(grace_secs)
+    }
+
+    /// Every cgroup dir (one per hierarchy) named after this harness.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let relative = self.cgroup_parent.trim_start_matches('/');
+        let root = Path::new("/sys/fs/cgroup");
+        let mut roots = vec![root.to_path_buf()];
+        if let Ok(entries) = fs::read_dir(root) {
+            roots.extend(entries.filter_map(|e| Some(e.ok()?.path())));
+        }
+        roots
+            .into_iter()
+            .map(|r| r.join(relative))
+            .filter(|d| d.is_dir())
+            .collect()
+    }
+
+    /// Mount points inside the temp dir (deepest first), if any survive.
+    fn mounts_inside(&self) -> Vec<String> {
+        let prefix = format!("{}/", self.dir.path().display());
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<String> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        points
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // Containers first (their conmon and mounts go with them), then images.
+        let _ = self.try_run(["rm", "--all", "--force", "--time", "0"]);
+        let _ = self.try_run(["rmi", "--all", "--force"]);
+        // runc with cgroupfs leaves the (empty) cgroup dirs behind.
+        for dir in self.cgroup_dirs() {
+            remove_cgroup_tree(&dir);
+        }
+        for point in self.mounts_inside() {
+            let _ = Command::new("umount").arg("-l").arg(&point).status();
+        }
+        // The TempDir field removes the directory itself after this.
+    }
+}
+
+impl Container<'_> {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn inspect(&self, format: &str) -> String {
+        let out = self.podman.run(["inspect", "--format", format, &self.name]);
+        out.stdout.trim().to_owned()
+    }
+
+    /// `running`, `exited`, ... as podman reports it.
+    pub fn status(&self) -> String {
+        self.inspect("{{.State.Status}}")
+    }
+
+    /// The container's PID 1 as the host sees it (0 once it has exited).
+    pub fn host_pid(&self) -> i32 {
+        let pid = self.inspect("{{.State.Pid}}");
+        pid.parse()
+            .unwrap_or_else(|_| panic!("podman inspect gave pid {pid:?}"))
+    }
+
+    /// The exit code podman recorded (meaningful once exited).
+    pub fn exit_code(&self) -> i32 {
+        let code = self.inspect("{{.State.ExitCode}}");
+        code.parse()
+            .unwrap_or_else(|_| panic!("podman inspect gave exit code {code:?}"))
+    }
+
+    /// Waits until PID 1 has exec'd the image's program (it is no longer
+    /// runc's init) and is asleep, so a signal sent now reaches the program
+    /// itself, after it has set up its signal handling.
+    pub fn wait_settled(&self) {
+        let pid = self.host_pid();
+        assert!(pid > 0, "container {} is not running", self.name);
+        proc::wait_until(SETTLE_LIMIT, "the container's PID 1 to settle", || {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            !comm.is_empty() && !comm.starts_with("runc") && proc::state(pid) == Some('S')
+        });
+    }
+
+    /// Times `podman stop -t GRACE` and reads the exit code.
+    pub fn stop(&self, grace_secs: u32) -> StopOutcome {
+        let start = Instant::now();
+        self.podman
+            .run(["stop", "--time", &grace_secs.to_string(), &self.name]);
+        let elapsed = start.elapsed();
+        StopOutcome {
+            elapsed,
+            exit_code: self.exit_code(),
+        }
+    }
+
+    /// `podman kill --signal SIGNAL`.
+    pub fn kill(&self, signal: &str) {
+        self.podman.run(["kill", "--signal", signal, &self.name]);
+    }
+
+    /// Waits (bounded) for the container to exit and returns its exit code.
+    pub fn wait_exit(&self) -> i32 {
+        let mut cmd = self.podman.command();
+        cmd.args(["wait", &self.name]);
+        let out = run_bounded(&mut cmd, SETTLE_LIMIT)
+            .unwrap_or_else(|e| panic!("podman wait {}: {e}", self.name));
+        assert!(out.code == 0, "podman wait failed: {}", out.stderr.trim());
+        out.stdout
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("podman wait printed {:?}", out.stdout))
+    }
+
+    /// `podman exec` of `args` in the container; panics if it fails.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        self.podman.run(all)
+    }
+
+    /// What the container wrote to stdout and stderr.
+    pub fn logs(&self) -> String {
+        let out = self.podman.run(["logs", &self.name]);
+        out.stdout + &out.stderr
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .podman
+            .try_run(["rm", "--force", "--time", "0", &self.name]);
+    }
+}
+
+/// Runs `cmd` with its output collected in anonymous temp files (no pipe to
+/// fill up), killing it if it outlives `limit`.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> io::Result<Output> {
+    let mut stdout = tempfile::tempfile()?;
+    let mut stderr = tempfile::tempfile()?;
+    cmd.stdout(stdout.try_clone()?).stderr(stderr.try_clone()?);
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let args: Vec<_> = cmd.get_args().collect();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{args:?} did not finish within {limit:?}"),
+            ));
+        }
+        sleep(Duration::from_millis(5));
+    };
+    Ok(Output {
+        code: proc::shell_code(status),
+        stdout: read_back(&mut stdout)?,
+        stderr: read_back(&mut stderr)?,
+    })
+}
+
+fn read_back(file: &mut File) -> io::Result<String> {
+    let mut text = String::new();
+    file.rewind()?;
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// The hard limits podman's default ulimits must fit under: open files, and
+/// processes (no more than `pid_max`). Read from /proc/self/limits.
+fn hard_limits() -> (u64, u64) {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let hard = |name: &str, default: u64| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l[name.len()..].split_whitespace().nth(1))
+            .map_or(default, |v| v.parse().unwrap_or(default))
+    };
+    let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32768);
+    let nofile = hard("Max open files", 1_048_576);
+    let nproc = hard("Max processes", pid_max).min(pid_max);
+    (nofile, nproc)
+}
+
+/// Removes a cgroup dir and its child cgroups, deepest first, retrying while
+/// a process that is on its way out still holds one.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&entry.path());
+            }
+        }
+    }
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    while let Err(e) = fs::remove_dir(dir) {
+        if e.kind() == io::ErrorKind::NotFound || Instant::now() >= deadline {
+            return;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// `docker/Dockerfile.heartbeat` in this repository.
+pub fn heartbeat_dockerfile() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/Dockerfile.heartbeat")
+}
+
+/// Debian's static busybox (package busybox-static), which runs in a
+/// `FROM scratch` container: `Err` says why there is none.
+pub fn busybox_static() -> Result<PathBuf, String> {
+    for path in ["/bin/busybox", "/usr/bin/busybox"] {
+        let path = Path::new(path);
+        if let Ok(bytes) = fs::read(path) {
+            return if is_static_elf(&bytes) {
+                Ok(path.to_path_buf())
+            } else {
+                Err(format!(
+                    "{} is dynamically linked: install busybox-static",
+                    path.display()
+                ))
+            };
+        }
+    }
+    Err("no busybox: install busybox-static (make deps-containers)".to_owned())
+}
+
+/// True for a 64-bit ELF executable without a PT_INTERP program header, that
+/// is, one that needs no dynamic loader.
+fn is_static_elf(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        elf.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if !elf.starts_with(b"\x7fELF\x02") {
+        return false;
+    }
+    let (Some(phoff), Some(entsize), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..usize::from(count))
+        .map(|i| phoff as usize + i * usize::from(entsize))
+        .all(|at| u32_at(at).is_some_and(|kind| kind != PT_INTERP))
+}
+
+fn copy_into(file: &Path, dir: &Path, name: &str) {
+    fs::copy(file, dir.join(name))
+        .unwrap_or_else(|e| panic!("copy {} into {}: {e}", file.display(), dir.display()));
+}
+
+fn write_file(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}

@@ -1,0 +1,146 @@
+//! The heartbeat image (`docker/Dockerfile.heartbeat`, FROM scratch) in a real
+//! container runtime: podman with runc. Each test has its own private podman
+//! and image, so tests run in parallel and clean up everything they made.
+//! Where podman cannot run at all, each test prints why and skips; in CI it
+//! fails instead.
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use hermes_e2e::podman::{self, Container, Podman};
+use hermes_e2e::proc;
+
+/// `podman stop -t 10`: the grace after which podman would SIGKILL.
+const GRACE_SECS: u32 = 10;
+/// "Well before the grace": an exit on the SIGTERM itself, not on the
+/// SIGKILL 10 s later (a behaviour, not a performance figure).
+const WELL_BEFORE_GRACE: Duration = Duration::from_secs(5);
+
+/// Builds the heartbeat image and starts it with `args`, settled.
+fn start_heartbeat<'p>(podman: &'p Podman, options: &[&str], args: &[&str]) -> Container<'p> {
+    let image = podman.heartbeat_image();
+    let container = podman.run_detached(&image, options, args);
+    container.wait_settled();
+    container
+}
+
+#[test]
+fn heartbeat_container_starts_and_stays_running() {
+    let Some(podman) = podman::podman_or_skip("heartbeat_container_starts_and_stays_running")
+    else {
+        return;
+    };
+    let container = start_heartbeat(&podman, &[], &[]);
+    let pid1 = container.host_pid();
+    sleep(Duration::from_secs(1));
+    assert_eq!(container.status(), "running");
+    assert_eq!(container.host_pid(), pid1, "PID 1 was replaced");
+    let comm = std::fs::read_to_string(format!("/proc/{pid1}/comm")).unwrap_or_default();
+    assert_eq!(
+        comm.trim_end(),
+        "hermes-heartbea",
+        "PID 1 is not the heartbeat"
+    );
+    assert_eq!(proc::state(pid1), Some('S'), "PID 1 is not asleep");
+}
+
+#[test]
+fn podman_stop_ends_it_with_143_well_before_the_grace() {
+    let Some(podman) = podman::podman_or_skip("podman_stop_ends_it_with_143_well_before_the_grace")
+    else {
+        return;
+    };
+    let image = podman.heartbeat_image();
+    let stop = podman.measure_stop(&image, &[], GRACE_SECS);
+    assert_eq!(stop.exit_code, 143, "exit code after podman stop");
+    assert!(
+        stop.elapsed < WELL_BEFORE_GRACE,
+        "podman stop took {:?}: the heartbeat waited for the SIGKILL",
+        stop.elapsed
+    );
+}
+
+#[test]
+fn exit_line_names_the_signal_and_the_code() {
+    let Some(podman) = podman::podman_or_skip("exit_line_names_the_signal_and_the_code") else {
+        return;
+    };
+    let container = start_heartbeat(&podman, &[], &[]);
+    container.stop(GRACE_SECS);
+    let logs = container.logs();
+    assert!(
+        logs.contains("hermes-heartbeat: SIGTERM, exiting 143"),
+        "container log: {logs:?}"
+    );
+}
+
+#[test]
+fn exit_zero_flag_makes_podman_stop_give_0() {
+    let Some(podman) = podman::podman_or_skip("exit_zero_flag_makes_podman_stop_give_0") else {
+        return;
+    };
+    let container = start_heartbeat(&podman, &[], &["-z"]);
+    let stop = container.stop(GRACE_SECS);
+    assert_eq!(stop.exit_code, 0, "exit code after podman stop with -z");
+    assert!(
+        stop.elapsed < WELL_BEFORE_GRACE,
+        "podman stop took {:?}",
+        stop.elapsed
+    );
+}
+
+#[test]
+fn podman_kill_signal_int_gives_130() {
+    let Some(podman) = podman::podman_or_skip("podman_kill_signal_int_gives_130") else {
+        return;
+    };
+    let container = start_heartbeat(&podman, &[], &[]);
+    container.kill("INT");
+    assert_eq!(container.wait_exit(), 130, "exit code after SIGINT");
+}
+
+/// The image has no shell, so busybox-static is bind-mounted (read-only) for
+/// `podman exec`: the image under test stays exactly the one users build.
+/// The exec'd shell backgrounds sleeps and exits; its orphans are adopted by
+/// the container's PID 1. They are then ended from the host, and must not
+/// stay behind as zombies.
+#[test]
+fn orphans_left_by_podman_exec_are_reaped() {
+    let Some(podman) = podman::podman_or_skip("orphans_left_by_podman_exec_are_reaped") else {
+        return;
+    };
+    let busybox = podman::busybox_static().unwrap_or_else(|e| panic!("{e}"));
+    let mount = format!("{}:/busybox:ro", busybox.display());
+    let container = start_heartbeat(&podman, &["--volume", &mount], &[]);
+    let pid1 = container.host_pid();
+
+    container.exec(&[
+        "/busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do /busybox sleep 600 </dev/null >/dev/null 2>&1 & done; exit 0",
+    ]);
+    let mut orphans = Vec::new();
+    proc::wait_until(
+        Duration::from_secs(10),
+        "the three orphaned sleeps to be adopted by PID 1",
+        || {
+            orphans = proc::children(pid1);
+            orphans.len() == 3
+        },
+    );
+    for &orphan in &orphans {
+        proc::send_signal(orphan, libc::SIGTERM);
+    }
+    proc::wait_until(
+        Duration::from_secs(10),
+        "PID 1 to reap its exited orphans",
+        || proc::children(pid1).is_empty(),
+    );
+    assert!(proc::zombie_children(pid1).is_empty());
+    assert_eq!(
+        container.status(),
+        "running",
+        "PID 1 must outlive its orphans"
+    );
+}
