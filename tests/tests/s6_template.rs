@@ -1,0 +1,156 @@
+//! The shipped s6 service template (`docker/s6/gateway-template`) under real
+//! s6 (the scan-directory fixture): its finish script leaves a gateway that
+//! exits 78 (misconfigured) or 0 (chose to stop) down, and lets s6 restart
+//! one that fails with any other code. The template runs as shipped, with the
+//! gateway command filled in on its one command line and gatewayctl named by
+//! the path of the build under test.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::Duration;
+
+use hermes_e2e::bins;
+use hermes_e2e::proc;
+use hermes_e2e::s6::{self, ScanDir, SvStat};
+
+/// The template's command line, where a user names the gateway.
+const COMMAND_LINE: &str = r#"set -- hermes -p "$profile" gateway run"#;
+/// The template's last line: gatewayctl found through PATH.
+const EXEC_LINE: &str = r#"exec gatewayctl run -- "$@""#;
+/// Longer than s6-supervise's one-second pause between two starts: a
+/// service still down after this was not restarted.
+const RESTART_WINDOW: Duration = Duration::from_millis(2500);
+
+fn template_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/s6/gateway-template")
+}
+
+/// `text` with the single line `line` replaced by `with`; panics unless the
+/// line occurs exactly once, so a changed template fails loudly here.
+fn replace_line(text: &str, line: &str, with: &str) -> String {
+    let found = text.lines().filter(|l| *l == line).count();
+    assert_eq!(
+        found, 1,
+        "the template's run script must hold `{line}` once"
+    );
+    text.lines()
+        .map(|l| if l == line { with } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// A gateway installed from the template, whose command records each start
+/// (the value of HERMES_S6_SUPERVISED_CHILD and the profile it was given)
+/// in a marker file, then exits with `code`.
+struct TemplateGateway {
+    profile: String,
+    marker: PathBuf,
+}
+
+impl TemplateGateway {
+    fn install(fixture: &ScanDir, profile: &str, code: u8) -> TemplateGateway {
+        let marker = fixture.root().join(format!("{profile}.starts"));
+        let gateway = fixture.root().join(format!("{profile}-gateway"));
+        s6::write_script(
+            &gateway,
+            &format!(
+                "#!/bin/sh\necho \"$HERMES_S6_SUPERVISED_CHILD $1\" >> {}\nexit {code}\n",
+                s6::shell_quote(&marker.to_string_lossy())
+            ),
+        );
+
+        let staged = fixture.root().join(format!("template-{profile}"));
+        fs::create_dir(&staged).expect("create the staging directory");
+        for file in ["type", "finish"] {
+            fs::copy(template_dir().join(file), staged.join(file))
+                .unwrap_or_else(|e| panic!("copy the template's {file}: {e}"));
+        }
+        let run = fs::read_to_string(template_dir().join("run")).expect("read the template's run");
+        let command = format!(
+            r#"set -- {} "$profile""#,
+            s6::shell_quote(&gateway.to_string_lossy())
+        );
+        let exec = format!(
+            r#"exec {} run -- "$@""#,
+            s6::shell_quote(&bins::gatewayctl().to_string_lossy())
+        );
+        let run = replace_line(&run, COMMAND_LINE, &command);
+        let run = replace_line(&run, EXEC_LINE, &exec);
+        s6::write_script(&staged.join("run"), &run);
+
+        let service = fixture.scandir().join(format!("gateway-{profile}"));
+        fs::rename(&staged, &service).expect("install the service");
+        fixture.rescan();
+        proc::wait_until(
+            Duration::from_secs(20),
+            "s6-supervise on the template service",
+            || fixture.is_supervised(profile),
+        );
+        TemplateGateway {
+            profile: profile.to_owned(),
+            marker,
+        }
+    }
+
+    /// One line per start: `<HERMES_S6_SUPERVISED_CHILD> <profile>`.
+    fn starts(&self) -> Vec<String> {
+        fs::read_to_string(&self.marker)
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts a gateway exiting `code` and waits until s6 reports it down with
+/// that exit code, after its first start.
+fn run_until_first_exit(code: u8) -> (ScanDir, TemplateGateway, SvStat) {
+    let fixture = ScanDir::start();
+    let gateway = TemplateGateway::install(&fixture, "coder", code);
+    let stat = fixture.wait_svstat(&gateway.profile, "down after its first run", |s| {
+        !s.up && s.exit_code == Some(i32::from(code))
+    });
+    (fixture, gateway, stat)
+}
+
+/// The assertions shared by 78 and 0: down, not wanted up, started once,
+/// still down (and not started again) after s6's restart pause.
+fn assert_left_down(code: u8) {
+    let (fixture, gateway, _) = run_until_first_exit(code);
+    let stat = fixture.wait_svstat(&gateway.profile, "no longer wanted up", |s| !s.want_up);
+    assert!(!stat.up, "gateway-coder is up: {stat:?}");
+    sleep(RESTART_WINDOW);
+    let stat = fixture.svstat(&gateway.profile);
+    assert!(
+        !stat.up && !stat.want_up,
+        "gateway-coder came back: {stat:?}"
+    );
+    assert_eq!(stat.exit_code, Some(i32::from(code)), "{stat:?}");
+    assert_eq!(gateway.starts(), ["1 coder"], "starts of gateway-coder");
+}
+
+#[test]
+fn gateway_exiting_78_is_left_down() {
+    assert_left_down(78);
+}
+
+#[test]
+fn gateway_exiting_0_is_left_down() {
+    assert_left_down(0);
+}
+
+#[test]
+fn gateway_exiting_1_is_restarted() {
+    let (fixture, gateway, _) = run_until_first_exit(1);
+    proc::wait_until(
+        Duration::from_secs(20),
+        "a second start of gateway-coder",
+        || gateway.starts().len() >= 2,
+    );
+    assert!(fixture.svstat(&gateway.profile).want_up, "s6 gave up on it");
+    assert!(
+        gateway.starts().iter().all(|s| s == "1 coder"),
+        "{:?}",
+        gateway.starts()
+    );
+}
