@@ -1,9 +1,10 @@
-//! The shipped s6 service template (`docker/s6/gateway-template`) under real
-//! s6 (the scan-directory fixture): its finish script leaves a gateway that
-//! exits 78 (misconfigured) or 0 (chose to stop) down, and lets s6 restart
-//! one that fails with any other code. The template runs as shipped, with the
-//! gateway command filled in on its one command line and gatewayctl named by
-//! the path of the build under test.
+//! The shipped s6 service directories under real s6 (the scan-directory
+//! fixture). The gateway template (`docker/s6/gateway-template`): its finish
+//! script leaves a gateway that exits 78 (misconfigured) or 0 (chose to stop)
+//! down, and lets s6 restart one that fails with any other code. The
+//! keepalive example (`docker/s6/heartbeat`): ready through its
+//! notification-fd, down at once on request. Both run as shipped, but for the
+//! lines that name programs, pointed at the build under test.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use hermes_e2e::bins;
 use hermes_e2e::proc;
+use hermes_e2e::run;
 use hermes_e2e::s6::{self, ScanDir, SvStat};
 
 /// The template's command line, where a user names the gateway.
@@ -22,8 +24,17 @@ const EXEC_LINE: &str = r#"exec gatewayctl run -- "$@""#;
 /// service still down after this was not restarted.
 const RESTART_WINDOW: Duration = Duration::from_millis(2500);
 
+/// The heartbeat example's run line: the heartbeat by absolute path.
+const HEARTBEAT_LINE: &str = "exec /usr/local/bin/hermes-heartbeat -q -r 3";
+
 fn template_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/s6/gateway-template")
+    shipped("gateway-template")
+}
+
+fn shipped(service: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docker/s6")
+        .join(service)
 }
 
 /// `text` with the single line `line` replaced by `with`; panics unless the
@@ -152,5 +163,62 @@ fn gateway_exiting_1_is_restarted() {
         gateway.starts().iter().all(|s| s == "1 coder"),
         "{:?}",
         gateway.starts()
+    );
+}
+
+/// `s6-svstat -o ...` of the service directory `dir`.
+fn svstat_of(dir: &Path) -> Option<SvStat> {
+    let out = run::run(
+        std::process::Command::new("s6-svstat")
+            .arg("-o")
+            .arg(s6::SVSTAT_FIELDS)
+            .arg(dir),
+        Duration::from_secs(10),
+    );
+    (out.code == 0)
+        .then(|| SvStat::parse(out.stdout.trim()))
+        .flatten()
+}
+
+#[test]
+fn heartbeat_service_reports_ready_and_goes_down_on_request() {
+    let fixture = ScanDir::start();
+    let staged = fixture.root().join("keepalive-staged");
+    fs::create_dir(&staged).expect("create the staging directory");
+    for file in ["type", "notification-fd"] {
+        fs::copy(shipped("heartbeat").join(file), staged.join(file))
+            .unwrap_or_else(|e| panic!("copy the example's {file}: {e}"));
+    }
+    let run = fs::read_to_string(shipped("heartbeat").join("run")).expect("read the run script");
+    let exec = format!(
+        "exec {} -q -r 3",
+        s6::shell_quote(&bins::heartbeat().to_string_lossy())
+    );
+    s6::write_script(
+        &staged.join("run"),
+        &replace_line(&run, HEARTBEAT_LINE, &exec),
+    );
+    let service = fixture.scandir().join("keepalive");
+    fs::rename(&staged, &service).expect("install the service");
+    fixture.rescan();
+
+    let mut stat = None;
+    proc::wait_until(Duration::from_secs(20), "keepalive up and ready", || {
+        stat = svstat_of(&service);
+        stat.as_ref().is_some_and(|s| s.up && s.ready)
+    });
+    let out = run::run(
+        std::process::Command::new("s6-svc")
+            .args(["-wD", "-T", "10000", "-d"])
+            .arg(&service),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 0, "s6-svc -wD -d: {out:?}");
+    let stat = svstat_of(&service).expect("s6-svstat on keepalive");
+    assert!(!stat.up && !stat.want_up, "{stat:?}");
+    assert_eq!(
+        stat.exit_code,
+        Some(143),
+        "the heartbeat's exit on SIGTERM: {stat:?}"
     );
 }
