@@ -415,8 +415,10 @@ impl Drop for Container<'_> {
     }
 }
 
-/// Runs `cmd` with its output collected in anonymous temp files (no pipe to
-/// fill up), killing it if it outlives `limit`.
+/// Runs `cmd` with its output collected in anonymous temp files, killing it
+/// if it outlives `limit`. Files, not pipes: podman's conmon outlives the
+/// podman command, and a pipe it inherited would never reach end-of-file.
+/// A program that cannot start is an `Err` (so a missing podman is a skip).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> io::Result<Output> {
     let mut stdout = tempfile::tempfile()?;
     let mut stderr = tempfile::tempfile()?;
