@@ -1,0 +1,71 @@
+//! `make bench`: side-by-side figures for hermes-heartbeat and gatewayctl
+//! against what users would pick instead, measured in one run on this
+//! machine and printed as markdown tables (with the date and core count).
+
+mod cleanup;
+mod container;
+mod elf;
+mod gatewayctl;
+mod heartbeat;
+mod python_cli;
+mod sandbox;
+mod table;
+mod timing;
+mod tree;
+
+use std::process::Command;
+use std::time::Instant;
+
+fn main() {
+    cleanup::install();
+    let started = Instant::now();
+    // `bench heartbeat gatewayctl container` (the default: all) picks sections.
+    let picked: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |s: &str| picked.is_empty() || picked.iter().any(|p| p == s);
+    println!("{}", header());
+    if wants("heartbeat") {
+        println!("## hermes-heartbeat side by side\n");
+        println!("{}", heartbeat::section());
+        cleanup::kill_descendants();
+    }
+    if wants("gatewayctl") {
+        println!("## gatewayctl side by side with the Python CLI\n");
+        let python = python_cli::install();
+        println!("{}", gatewayctl::section(&python));
+        drop(python);
+        cleanup::kill_descendants();
+    }
+    if wants("container") {
+        println!("## The container stop\n");
+        println!("{}", container::section());
+        cleanup::kill_descendants();
+    }
+    eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// Date, core count, CPU and kernel: what the figures were measured on.
+fn header() -> String {
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "# make bench\n\nMeasured {date} on {cores} cores ({cpu}), Linux {kernel}. \
+         Medians over several runs, warm-up runs excluded; ratios are against a \
+         baseline measured in the same run.\n"
+    )
+}
