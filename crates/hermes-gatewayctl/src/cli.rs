@@ -1,0 +1,491 @@
+//! The command line: lexopt's `Args`/`parse` shape, with help and version
+//! returned as values. The usage text lives here once and serves `--help`,
+//! every usage error and the README.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+
+use crate::error::Error;
+
+/// The synopsis that ends every usage error.
+pub const USAGE: &str =
+    "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] start|stop|restart|status|list|run ...";
+
+pub const HELP: &str = "\
+gatewayctl: control the per-profile Hermes gateway services (gateway-<profile>) under s6.
+
+usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
+  start   [PROFILE]             [-w|--wait] [-T|--timeout SECS]
+  stop    [PROFILE | --all]     [-w|--wait] [-T|--timeout SECS]
+  restart [PROFILE | --all]     [-w|--wait] [-T|--timeout SECS]
+  status  [PROFILE | --all]     [--json]
+  list                          [--json]
+  run     [--no-supervise] [--] [COMMAND [ARGS...]]
+  help, --help, --version
+
+  -p, --profile NAME   profile to act on (default: from HERMES_HOME, else 'default')
+  --scandir DIR        use the s6 scan directory DIR (also S6_PROFILE_GATEWAY_SCANDIR)
+  -w, --wait           wait until the gateway is up (ready), down (finished) or restarted
+  -T, --timeout SECS   how long --wait waits (default 10; implies --wait)
+  --all                every registered gateway (stop, restart, status)
+  --json               machine-readable output
+  --no-supervise       run: run COMMAND in the foreground instead of handing it to s6
+
+Environment: HERMES_HOME, S6_PROFILE_GATEWAY_SCANDIR, HERMES_S6_BINDIR,
+HERMES_GATEWAY_NO_SUPERVISE, HERMES_S6_SUPERVISED_CHILD, HERMES_HEARTBEAT.
+Exit codes: 0 done; 1 the operation failed; 2 usage or invalid input;
+run: 126/127 when COMMAND cannot be executed or is not found, 128+signum from the hold.
+";
+
+/// `--wait` without `-T`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// The longest `-T` accepted (one day): s6 takes milliseconds as an int.
+const MAX_WAIT_SECS: f64 = 86_400.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Action {
+    /// The word used in messages: `s6-svc stop on ...`, `Could not stop ...`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+        }
+    }
+
+    /// Past tense for the `✓ Stopped ...` lines.
+    pub fn done(self) -> &'static str {
+        match self {
+            Action::Start => "Started",
+            Action::Stop => "Stopped",
+            Action::Restart => "Restarted",
+        }
+    }
+}
+
+/// One profile (named on the command line, or resolved later) or all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    One(Option<String>),
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Act {
+        action: Action,
+        target: Target,
+        wait: Option<Duration>,
+    },
+    Status {
+        target: Target,
+        json: bool,
+    },
+    List {
+        json: bool,
+    },
+    Run {
+        no_supervise: bool,
+        command: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// `-p/--profile`, not yet validated.
+    pub profile: Option<String>,
+    /// `--scandir`.
+    pub scandir: Option<PathBuf>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Args(Args),
+    Help,
+    Version,
+}
+
+/// Options every command accepts, wherever they appear.
+struct Global {
+    profile: Option<String>,
+    scandir: Option<PathBuf>,
+    /// `--help` or `--version`, once seen.
+    special: Option<Parsed>,
+}
+
+/// A global option, told apart before its value is read (a lexopt `Arg`
+/// borrows the parser).
+enum GlobalOption {
+    Profile,
+    ScanDir,
+    Help,
+    Version,
+}
+
+/// What to do after a global option.
+enum Then {
+    Continue,
+    /// `--help`/`--version` was seen: stop parsing.
+    Stop,
+}
+
+fn global_option(arg: &lexopt::Arg<'_>) -> Option<GlobalOption> {
+    match arg {
+        Short('p') | Long("profile") => Some(GlobalOption::Profile),
+        Long("scandir") => Some(GlobalOption::ScanDir),
+        Short('h') | Long("help") => Some(GlobalOption::Help),
+        Short('V') | Long("version") => Some(GlobalOption::Version),
+        _ => None,
+    }
+}
+
+impl Global {
+    fn take(&mut self, option: GlobalOption, parser: &mut lexopt::Parser) -> Result<Then, Error> {
+        match option {
+            GlobalOption::Profile => self.profile = Some(string(parser.value().map_err(usage)?)),
+            GlobalOption::ScanDir => self.scandir = Some(parser.value().map_err(usage)?.into()),
+            GlobalOption::Help => self.special = Some(Parsed::Help),
+            GlobalOption::Version => self.special = Some(Parsed::Version),
+        }
+        Ok(if self.special.is_some() {
+            Then::Stop
+        } else {
+            Then::Continue
+        })
+    }
+}
+
+/// Parses the arguments after argv[0].
+///
+/// # Errors
+/// `Error::Usage` for anything that is not a valid command line; profile
+/// names are checked later (`profile::validate`), before anything runs.
+pub fn parse<I>(args: I) -> Result<Parsed, Error>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut parser = lexopt::Parser::from_iter(
+        std::iter::once(OsString::from("gatewayctl")).chain(args.into_iter().map(Into::into)),
+    );
+    let mut global = Global {
+        profile: None,
+        scandir: None,
+        special: None,
+    };
+    let name = loop {
+        let Some(arg) = parser.next().map_err(usage)? else {
+            return Err(Error::usage("missing command"));
+        };
+        if let Some(option) = global_option(&arg) {
+            match global.take(option, &mut parser)? {
+                Then::Continue => continue,
+                Then::Stop => return Ok(global.special.unwrap_or(Parsed::Help)),
+            }
+        }
+        match arg {
+            Value(v) => break string(v),
+            other => return Err(usage(other.unexpected())),
+        }
+    };
+    let command = match name.as_str() {
+        "start" => parse_act(Action::Start, &mut parser, &mut global)?,
+        "stop" => parse_act(Action::Stop, &mut parser, &mut global)?,
+        "restart" => parse_act(Action::Restart, &mut parser, &mut global)?,
+        "status" => parse_status(&mut parser, &mut global)?,
+        "list" => parse_list(&mut parser, &mut global)?,
+        "run" => parse_run(&mut parser, &mut global)?,
+        "help" => return Ok(Parsed::Help),
+        _ => {
+            return Err(Error::usage(format!(
+                "unknown command {}",
+                crate::error::shown(&name)
+            )));
+        }
+    };
+    let Some(command) = command else {
+        return Ok(global.special.unwrap_or(Parsed::Help));
+    };
+    Ok(Parsed::Args(Args {
+        profile: global.profile,
+        scandir: global.scandir,
+        command,
+    }))
+}
+
+/// `start|stop|restart [PROFILE | --all] [-w] [-T SECS]`; `None` for --help.
+fn parse_act(
+    action: Action,
+    parser: &mut lexopt::Parser,
+    global: &mut Global,
+) -> Result<Option<Command>, Error> {
+    let mut profile = None;
+    let mut all = false;
+    let mut wait = None;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        if let Some(option) = global_option(&arg) {
+            match global.take(option, parser)? {
+                Then::Continue => continue,
+                Then::Stop => return Ok(None),
+            }
+        }
+        match arg {
+            Short('w') | Long("wait") => wait = wait.or(Some(DEFAULT_WAIT)),
+            Short('T') | Long("timeout") => wait = Some(timeout(parser.value().map_err(usage)?)?),
+            Long("all") if action != Action::Start => all = true,
+            Long("all") => {
+                return Err(Error::usage(
+                    "start --all is not supported (start gateways one by one)",
+                ));
+            }
+            Value(v) if profile.is_none() => profile = Some(string(v)),
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+    Ok(Some(Command::Act {
+        action,
+        target: target(profile, all)?,
+        wait,
+    }))
+}
+
+/// `status [PROFILE | --all] [--json]`.
+fn parse_status(
+    parser: &mut lexopt::Parser,
+    global: &mut Global,
+) -> Result<Option<Command>, Error> {
+    let mut profile = None;
+    let mut all = false;
+    let mut json = false;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        if let Some(option) = global_option(&arg) {
+            match global.take(option, parser)? {
+                Then::Continue => continue,
+                Then::Stop => return Ok(None),
+            }
+        }
+        match arg {
+            Long("all") => all = true,
+            Long("json") => json = true,
+            Value(v) if profile.is_none() => profile = Some(string(v)),
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+    Ok(Some(Command::Status {
+        target: target(profile, all)?,
+        json,
+    }))
+}
+
+/// `list [--json]`.
+fn parse_list(parser: &mut lexopt::Parser, global: &mut Global) -> Result<Option<Command>, Error> {
+    let mut json = false;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        if let Some(option) = global_option(&arg) {
+            match global.take(option, parser)? {
+                Then::Continue => continue,
+                Then::Stop => return Ok(None),
+            }
+        }
+        match arg {
+            Long("json") => json = true,
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+    Ok(Some(Command::List { json }))
+}
+
+/// `run [--no-supervise] [--] [COMMAND [ARGS...]]`: the first value starts
+/// COMMAND, and everything after it is passed on untouched.
+fn parse_run(parser: &mut lexopt::Parser, global: &mut Global) -> Result<Option<Command>, Error> {
+    let mut no_supervise = false;
+    let mut command = Vec::new();
+    while let Some(arg) = parser.next().map_err(usage)? {
+        if let Some(option) = global_option(&arg) {
+            match global.take(option, parser)? {
+                Then::Continue => continue,
+                Then::Stop => return Ok(None),
+            }
+        }
+        match arg {
+            Long("no-supervise") => no_supervise = true,
+            Value(program) => {
+                command.push(program);
+                command.extend(parser.raw_args().map_err(usage)?);
+                break;
+            }
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+    Ok(Some(Command::Run {
+        no_supervise,
+        command,
+    }))
+}
+
+fn target(profile: Option<String>, all: bool) -> Result<Target, Error> {
+    match (profile, all) {
+        (Some(p), true) => Err(Error::usage(format!(
+            "--all and a profile ({}) exclude each other",
+            crate::error::shown(&p)
+        ))),
+        (None, true) => Ok(Target::All),
+        (p, false) => Ok(Target::One(p)),
+    }
+}
+
+/// `-T SECS`: a positive number of seconds, fractions allowed.
+fn timeout(value: OsString) -> Result<Duration, Error> {
+    let text = string(value);
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= MAX_WAIT_SECS => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(Error::usage(format!(
+            "bad --timeout {} (want seconds, more than 0 and at most {MAX_WAIT_SECS})",
+            crate::error::shown(&text)
+        ))),
+    }
+}
+
+/// Argument text; bytes that are not UTF-8 become U+FFFD, which no valid
+/// profile or command name contains, so they are rejected later as invalid.
+fn string(value: OsString) -> String {
+    value.to_string_lossy().into_owned()
+}
+
+fn usage(err: lexopt::Error) -> Error {
+    Error::usage(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Parsed, Error> {
+        parse(list.iter().map(OsString::from))
+    }
+
+    fn command(list: &[&str]) -> Command {
+        match args(list) {
+            Ok(Parsed::Args(a)) => a.command,
+            other => panic!("{list:?} gave {other:?}"),
+        }
+    }
+
+    fn usage_error(list: &[&str]) -> String {
+        match args(list) {
+            Err(e @ Error::Usage(_)) => e.to_string(),
+            other => panic!("{list:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn actions_with_profile_all_and_wait() {
+        assert_eq!(
+            command(&["stop", "coder"]),
+            Command::Act {
+                action: Action::Stop,
+                target: Target::One(Some("coder".into())),
+                wait: None
+            }
+        );
+        assert_eq!(
+            command(&["restart", "--all", "-w"]),
+            Command::Act {
+                action: Action::Restart,
+                target: Target::All,
+                wait: Some(DEFAULT_WAIT)
+            }
+        );
+        assert_eq!(
+            command(&["start", "-T", "2.5"]),
+            Command::Act {
+                action: Action::Start,
+                target: Target::One(None),
+                wait: Some(Duration::from_millis(2500))
+            }
+        );
+    }
+
+    #[test]
+    fn global_options_before_or_after_the_command() {
+        for list in [
+            &["-p", "coder", "stop"][..],
+            &["stop", "-p", "coder"],
+            &["stop", "--profile=coder"],
+        ] {
+            match args(list) {
+                Ok(Parsed::Args(a)) => assert_eq!(a.profile.as_deref(), Some("coder"), "{list:?}"),
+                other => panic!("{list:?} gave {other:?}"),
+            }
+        }
+        match args(&["--scandir", "/x", "list"]) {
+            Ok(Parsed::Args(a)) => assert_eq!(a.scandir, Some(PathBuf::from("/x"))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_values() {
+        assert_eq!(args(&["--help"]).ok(), Some(Parsed::Help));
+        assert_eq!(args(&["help"]).ok(), Some(Parsed::Help));
+        assert_eq!(args(&["stop", "-h"]).ok(), Some(Parsed::Help));
+        assert_eq!(args(&["-V"]).ok(), Some(Parsed::Version));
+        assert_eq!(args(&["stop", "--version"]).ok(), Some(Parsed::Version));
+    }
+
+    #[test]
+    fn run_passes_everything_after_the_command_untouched() {
+        assert_eq!(
+            command(&["run", "--no-supervise", "--", "hermes", "-p", "--all"]),
+            Command::Run {
+                no_supervise: true,
+                command: vec!["hermes".into(), "-p".into(), "--all".into()]
+            }
+        );
+        assert_eq!(
+            command(&["run", "sh", "-c", "x"]),
+            Command::Run {
+                no_supervise: false,
+                command: vec!["sh".into(), "-c".into(), "x".into()]
+            }
+        );
+        assert_eq!(
+            command(&["run"]),
+            Command::Run {
+                no_supervise: false,
+                command: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn usage_errors() {
+        for list in [
+            &[][..],
+            &["frobnicate"],
+            &["stop", "--bogus"],
+            &["stop", "-p"],
+            &["stop", "a", "b"],
+            &["stop", "--all", "coder"],
+            &["start", "--all"],
+            &["stop", "-T", "0"],
+            &["stop", "-T", "soon"],
+            &["list", "extra"],
+            &["status", "--wait"],
+        ] {
+            let e = usage_error(list);
+            assert!(e.contains(USAGE), "{list:?}: {e}");
+            assert!(!e.contains('\n'), "{list:?}: {e}");
+        }
+    }
+}

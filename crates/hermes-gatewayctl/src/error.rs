@@ -1,0 +1,279 @@
+//! Every way gatewayctl can fail, with the exact user-facing line as its
+//! `Display` (without the leading `✗ `, which `report` adds), and the one
+//! mapping from errors to exit codes.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::cli::USAGE;
+
+/// Exit codes, shared with the heartbeat (see README, "Exit codes").
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+/// `run`: COMMAND exists but cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: u8 = 126;
+/// `run`: COMMAND was not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line: unknown command/option, missing value, conflict.
+    Usage(String),
+    /// A profile name that does not match `^[a-z0-9][a-z0-9_-]{0,63}$`.
+    InvalidProfile(String),
+    /// No `--scandir` and PID 1 is not s6-svscan with /run/s6/basedir.
+    NotUnderS6,
+    /// The named scan directory has no `.s6-svscan/`.
+    NotAScanDir(PathBuf),
+    /// The scan directory cannot be listed.
+    ScanDirUnreadable { path: PathBuf, source: io::Error },
+    /// No executable s6 program in any place looked at.
+    ProgramNotFound {
+        program: &'static str,
+        looked_in: Vec<PathBuf>,
+    },
+    /// `gateway-<profile>` is not in the scan directory.
+    GatewayNotRegistered(String),
+    /// An s6 program could not be started at all.
+    S6Spawn {
+        program: &'static str,
+        service: String,
+        source: io::Error,
+    },
+    /// An s6 program ran and failed.
+    S6Failed {
+        program: &'static str,
+        action: &'static str,
+        service: String,
+        rc: i32,
+        stderr: String,
+    },
+    /// An s6 program overran its time bound and was killed.
+    S6TimedOut {
+        program: &'static str,
+        action: &'static str,
+        service: String,
+        secs: u64,
+    },
+    /// `--wait` gave up: the service did not reach the state in time.
+    WaitTimedOut {
+        service: String,
+        verb: &'static str,
+        secs: String,
+    },
+    /// `s6-svstat` printed something we cannot read.
+    BadStatus { service: String, output: String },
+    /// `run` with an opt-out while the supervised gateway is up.
+    AlreadySupervised,
+    /// `run`: the foreground COMMAND could not be executed.
+    Exec { program: String, source: io::Error },
+}
+
+impl Error {
+    /// The exit code for this error: the one place errors become codes.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::InvalidProfile(_) => EXIT_USAGE,
+            Error::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                EXIT_NOT_FOUND
+            }
+            Error::Exec { .. } => EXIT_NOT_EXECUTABLE,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage(message.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => {
+                write!(f, "{}; {USAGE} (see gatewayctl --help)", one_line(message))
+            }
+            Error::InvalidProfile(name) => write!(
+                f,
+                "invalid profile name {}: use 1-64 characters of a-z 0-9 _ -, starting with a letter or digit",
+                shown(name)
+            ),
+            Error::NotUnderS6 => f.write_str(
+                "not under s6 supervision (PID 1 is not s6-svscan with /run/s6/basedir); \
+                 pass --scandir DIR or set S6_PROFILE_GATEWAY_SCANDIR",
+            ),
+            Error::NotAScanDir(dir) => {
+                write!(
+                    f,
+                    "{} is not an s6 scan directory (no .s6-svscan/)",
+                    dir.display()
+                )
+            }
+            Error::ScanDirUnreadable { path, source } => {
+                write!(
+                    f,
+                    "cannot read the scan directory {}: {source}",
+                    path.display()
+                )
+            }
+            Error::ProgramNotFound { program, looked_in } => {
+                let dirs: Vec<String> = looked_in.iter().map(|d| d.display().to_string()).collect();
+                write!(f, "{program} not found (looked in {})", dirs.join(", "))
+            }
+            Error::GatewayNotRegistered(profile) => write!(
+                f,
+                "no such gateway '{profile}': register it with `hermes profile create {profile}` first, \
+                 or pass an existing profile name via `-p <name>`"
+            ),
+            Error::S6Spawn {
+                program,
+                service,
+                source,
+            } => {
+                write!(f, "cannot start {program} for '{service}': {source}")
+            }
+            Error::S6Failed {
+                program,
+                action,
+                service,
+                rc,
+                stderr,
+            } => {
+                write!(f, "{program} {action} on '{service}' failed (rc={rc})")?;
+                if stderr.is_empty() {
+                    Ok(())
+                } else {
+                    write!(f, ": {stderr}")
+                }
+            }
+            Error::S6TimedOut {
+                program,
+                action,
+                service,
+                secs,
+            } => {
+                write!(
+                    f,
+                    "{program} {action} on '{service}' timed out after {secs}s"
+                )
+            }
+            Error::WaitTimedOut {
+                service,
+                verb,
+                secs,
+            } => {
+                write!(f, "{service} did not {verb} within {secs}s (--timeout)")
+            }
+            Error::BadStatus { service, output } => {
+                write!(
+                    f,
+                    "cannot read the s6-svstat output for '{service}': {}",
+                    shown(output)
+                )
+            }
+            Error::AlreadySupervised => f.write_str(
+                "A gateway is already running under s6 (container supervisor) for this profile. \
+                 Stop it first with `gatewayctl stop`, or run without the opt-out to use it.",
+            ),
+            Error::Exec { program, source } => {
+                let why = match source.kind() {
+                    io::ErrorKind::NotFound => "not found".to_owned(),
+                    io::ErrorKind::PermissionDenied => {
+                        "permission denied (not executable)".to_owned()
+                    }
+                    _ => source.to_string(),
+                };
+                write!(f, "cannot run {}: {why}", shown(program))
+            }
+        }
+    }
+}
+
+/// User input quoted for a one-line message: control characters escaped,
+/// long input cut.
+pub fn shown(input: &str) -> String {
+    const MAX: usize = 80;
+    let mut out: String = input
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if input.chars().count() > MAX {
+        out.push_str("...");
+    }
+    format!("'{out}'")
+}
+
+/// Text with control characters escaped, so a message stays one line
+/// whatever the user typed.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// A problem that does not fail the action (the state file could not be written).
+#[derive(Debug)]
+pub struct Warning(pub String);
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Prints an error line to stderr.
+pub fn report(err: &Error) {
+    crate::out::stderr(format_args!("✗ {err}"));
+}
+
+/// Prints a warning line to stderr.
+pub fn warn(warning: &Warning) {
+    crate::out::stderr(format_args!("⚠ {warning}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(Error::usage("x").exit_code(), 2);
+        assert_eq!(Error::InvalidProfile("A".into()).exit_code(), 2);
+        assert_eq!(Error::NotUnderS6.exit_code(), 1);
+        let nf = Error::Exec {
+            program: "x".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert_eq!(nf.exit_code(), 127);
+        let pd = Error::Exec {
+            program: "x".into(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        };
+        assert_eq!(pd.exit_code(), 126);
+    }
+
+    #[test]
+    fn unknown_profile_line_is_the_python_clis() {
+        assert_eq!(
+            Error::GatewayNotRegistered("typo".into()).to_string(),
+            "no such gateway 'typo': register it with `hermes profile create typo` first, \
+             or pass an existing profile name via `-p <name>`"
+        );
+    }
+
+    #[test]
+    fn shown_keeps_one_line() {
+        assert_eq!(shown("a\nb"), "'a\\nb'");
+        assert!(shown(&"x".repeat(500)).ends_with("...'"));
+    }
+}

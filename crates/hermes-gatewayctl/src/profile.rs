@@ -1,0 +1,172 @@
+//! Profiles: which one a command acts on, whether its name is valid, and
+//! where its home (holding `gateway_state.json`) is.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The profile used when nothing names one.
+pub const DEFAULT_PROFILE: &str = "default";
+/// The Hermes root when `HERMES_HOME` is not set.
+pub const DEFAULT_ROOT: &str = "/opt/data";
+/// The s6 service of a profile is `gateway-<profile>`.
+pub const SERVICE_PREFIX: &str = "gateway-";
+const MAX_LEN: usize = 64;
+
+/// True for names matching `^[a-z0-9][a-z0-9_-]{0,63}$`.
+pub fn is_valid(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_LEN
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// # Errors
+/// `Error::InvalidProfile` unless [`is_valid`].
+pub fn validate(name: &str) -> Result<&str, Error> {
+    if is_valid(name) {
+        Ok(name)
+    } else {
+        Err(Error::InvalidProfile(name.to_owned()))
+    }
+}
+
+/// The service name of a profile.
+pub fn service(profile: &str) -> String {
+    format!("{SERVICE_PREFIX}{profile}")
+}
+
+/// Where Hermes keeps its data, from `HERMES_HOME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Homes {
+    /// The Hermes root: `$HERMES_HOME`, or `<root>` when `HERMES_HOME` is
+    /// itself `<root>/profiles/<name>`.
+    pub root: PathBuf,
+    /// `<name>` when `HERMES_HOME` is `<root>/profiles/<name>`.
+    pub profile_from_env: Option<String>,
+}
+
+impl Homes {
+    /// Reads `HERMES_HOME` (unset or empty: `/opt/data`).
+    pub fn from_env() -> Homes {
+        match std::env::var_os("HERMES_HOME") {
+            Some(home) if !home.is_empty() => Homes::from_hermes_home(Path::new(&home)),
+            _ => Homes {
+                root: PathBuf::from(DEFAULT_ROOT),
+                profile_from_env: None,
+            },
+        }
+    }
+
+    pub fn from_hermes_home(home: &Path) -> Homes {
+        let trimmed: PathBuf = home.components().collect();
+        let name = trimmed.file_name().and_then(|n| n.to_str());
+        let parent = trimmed.parent();
+        match (name, parent) {
+            (Some(name), Some(parent)) if parent.file_name().is_some_and(|p| p == "profiles") => {
+                Homes {
+                    root: parent
+                        .parent()
+                        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+                    profile_from_env: Some(name.to_owned()),
+                }
+            }
+            _ => Homes {
+                root: trimmed,
+                profile_from_env: None,
+            },
+        }
+    }
+
+    /// The profile a command acts on: the argument, else `-p`, else the one
+    /// `HERMES_HOME` names, else `default`; validated.
+    ///
+    /// # Errors
+    /// `Error::InvalidProfile` when the chosen name (or any name given on
+    /// the command line) is not valid.
+    pub fn resolve(&self, argument: Option<&str>, option: Option<&str>) -> Result<String, Error> {
+        for given in [argument, option].into_iter().flatten() {
+            validate(given)?;
+        }
+        let chosen = argument
+            .or(option)
+            .or(self.profile_from_env.as_deref())
+            .unwrap_or(DEFAULT_PROFILE);
+        Ok(validate(chosen)?.to_owned())
+    }
+
+    /// A profile's home: the root for `default`, `<root>/profiles/<name>` otherwise.
+    pub fn profile_home(&self, profile: &str) -> PathBuf {
+        if profile == DEFAULT_PROFILE {
+            self.root.clone()
+        } else {
+            self.root.join("profiles").join(profile)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_and_invalid_names() {
+        for ok in ["default", "a", "0", "coder", "a_b-c", &"a".repeat(64)] {
+            assert!(is_valid(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "UPPER",
+            "-x",
+            "_x",
+            "a b",
+            "a\nb",
+            "é",
+            &"a".repeat(65),
+            "a.b",
+        ] {
+            assert!(!is_valid(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hermes_home_of_a_profile_names_root_and_profile() {
+        let h = Homes::from_hermes_home(Path::new("/srv/hermes/profiles/coder/"));
+        assert_eq!(h.root, PathBuf::from("/srv/hermes"));
+        assert_eq!(h.profile_from_env.as_deref(), Some("coder"));
+        assert_eq!(
+            h.profile_home("coder"),
+            PathBuf::from("/srv/hermes/profiles/coder")
+        );
+        assert_eq!(h.profile_home("default"), PathBuf::from("/srv/hermes"));
+    }
+
+    #[test]
+    fn plain_hermes_home_is_the_root() {
+        let h = Homes::from_hermes_home(Path::new("/srv/hermes"));
+        assert_eq!(h.root, PathBuf::from("/srv/hermes"));
+        assert_eq!(h.profile_from_env, None);
+    }
+
+    #[test]
+    fn resolution_order() {
+        let h = Homes::from_hermes_home(Path::new("/r/profiles/envp"));
+        assert_eq!(
+            h.resolve(Some("arg"), Some("opt")).ok().as_deref(),
+            Some("arg")
+        );
+        assert_eq!(h.resolve(None, Some("opt")).ok().as_deref(), Some("opt"));
+        assert_eq!(h.resolve(None, None).ok().as_deref(), Some("envp"));
+        let plain = Homes::from_hermes_home(Path::new("/r"));
+        assert_eq!(plain.resolve(None, None).ok().as_deref(), Some("default"));
+        assert!(matches!(
+            h.resolve(Some("ok"), Some("BAD")),
+            Err(Error::InvalidProfile(_))
+        ));
+    }
+}

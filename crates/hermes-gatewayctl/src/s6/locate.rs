@@ -1,0 +1,107 @@
+//! Where the s6 programs are. They are always run by absolute path, never
+//! through PATH: an empty or clobbered PATH must not break gatewayctl.
+
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Access, access};
+
+use crate::error::Error;
+
+/// Searched in this order when `HERMES_S6_BINDIR` is not set: s6-overlay's
+/// `/command`, skarnet's slashpackage, then the distribution places.
+pub const SEARCH_DIRS: [&str; 5] = [
+    "/command",
+    "/package/admin/s6/command",
+    "/usr/bin",
+    "/bin",
+    "/usr/local/bin",
+];
+
+/// The directories to look in: `$HERMES_S6_BINDIR` alone when set and not
+/// empty, else [`SEARCH_DIRS`].
+pub fn search_dirs() -> Vec<PathBuf> {
+    match std::env::var_os("HERMES_S6_BINDIR") {
+        Some(dir) if !dir.is_empty() => vec![PathBuf::from(dir)],
+        _ => SEARCH_DIRS.iter().map(PathBuf::from).collect(),
+    }
+}
+
+/// The first executable `program` in `dirs`.
+///
+/// # Errors
+/// `Error::ProgramNotFound` naming every directory looked in.
+pub fn find(program: &'static str, dirs: &[PathBuf]) -> Result<PathBuf, Error> {
+    dirs.iter()
+        .map(|dir| dir.join(program))
+        .find(|path| is_executable_file(path))
+        .ok_or_else(|| Error::ProgramNotFound {
+            program,
+            looked_in: dirs.to_vec(),
+        })
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    path.metadata().is_ok_and(|m| m.is_file()) && access(path, Access::EXEC_OK).is_ok()
+}
+
+/// The two s6 programs gatewayctl runs.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    pub svc: PathBuf,
+    pub svstat: PathBuf,
+}
+
+impl Programs {
+    /// Finds `s6-svc` and `s6-svstat`.
+    ///
+    /// # Errors
+    /// `Error::ProgramNotFound` for the first one missing.
+    pub fn locate() -> Result<Programs, Error> {
+        let dirs = search_dirs();
+        Ok(Programs {
+            svc: find("s6-svc", &dirs)?,
+            svstat: find("s6-svstat", &dirs)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_program_names_every_place() {
+        let dirs = vec![
+            PathBuf::from("/nonexistent-a"),
+            PathBuf::from("/nonexistent-b"),
+        ];
+        let err = find("s6-svc", &dirs).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("s6-svc not found (looked in /nonexistent-a, /nonexistent-b)")
+        );
+    }
+
+    #[test]
+    fn finds_the_first_executable_file() {
+        // `sh` stands in for an s6 program: any executable found by name.
+        let dirs = [
+            PathBuf::from("/nonexistent"),
+            PathBuf::from("/bin"),
+            PathBuf::from("/usr/bin"),
+        ];
+        assert_eq!(find("sh", &dirs).ok(), Some(PathBuf::from("/bin/sh")));
+    }
+
+    #[test]
+    fn a_directory_or_plain_file_is_not_a_program() {
+        let dirs = [PathBuf::from("/")];
+        assert!(find("etc", &dirs).is_err());
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("s6-svc"), "#!/bin/sh\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            find("s6-svc", &[dir.path().to_path_buf()]).is_err(),
+            "mode 0644 is not a program"
+        );
+    }
+}

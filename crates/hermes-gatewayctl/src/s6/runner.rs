@@ -1,0 +1,242 @@
+//! Runs one s6 program with a time bound: its stdout and stderr are read as
+//! they come (so a flood cannot block it), its exit is watched through a
+//! pidfd (no polling loop), and an overrun kills its whole process group
+//! (`s6-svc -w` execs `s6-svlisten1`, which has helpers of its own), and
+//! nothing it started outlives it.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::OFlags;
+use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
+
+/// Bytes of stdout kept (s6-svstat prints one short line).
+const STDOUT_KEPT: usize = 64 * 1024;
+/// Bytes of stderr kept; the rest of a flood is read and dropped.
+const STDERR_KEPT: usize = 4 * 1024;
+
+/// How a bounded run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The program exited (or was killed by a signal: `rc` is then 128+signum).
+    Exited {
+        rc: i32,
+        stdout: String,
+        stderr: String,
+    },
+    /// It overran the bound and was killed with its process group.
+    TimedOut,
+}
+
+/// Runs `program args...` with no stdin and waits at most `limit`.
+///
+/// # Errors
+/// The program could not be started (missing, not executable, no pidfd).
+pub fn run_bounded<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    limit: Duration,
+) -> io::Result<Outcome> {
+    let deadline = Instant::now() + limit;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so an overrun is killed with its helpers.
+        .process_group(0)
+        .spawn()?;
+    let result = collect(&mut child, deadline);
+    // The child is exited-but-unreaped or overran: either way its group id
+    // is still reserved, so this kills only what it left running.
+    kill_group(&child);
+    let status = child.wait()?;
+    match result? {
+        Outcome::Exited { stdout, stderr, .. } => {
+            let rc = status
+                .code()
+                .or_else(|| status.signal().map(|s| 128 + s))
+                .unwrap_or(-1);
+            Ok(Outcome::Exited { rc, stdout, stderr })
+        }
+        Outcome::TimedOut => Ok(Outcome::TimedOut),
+    }
+}
+
+fn kill_group(child: &Child) {
+    if let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+        // The group may be gone already; nothing to do about an error here.
+        let _ = kill_process_group(pid, Signal::KILL);
+    }
+}
+
+/// Reads both pipes until the child has exited, or the deadline passes.
+fn collect(child: &mut Child, deadline: Instant) -> io::Result<Outcome> {
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::other("child has no valid pid"))?;
+    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
+    let mut out = Pipe::new(child.stdout.take(), STDOUT_KEPT)?;
+    let mut err = Pipe::new(child.stderr.take(), STDERR_KEPT)?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Outcome::TimedOut);
+        }
+        let timeout = Timespec::try_from(left).map_err(|_| io::Error::other("bad timeout"))?;
+        let (exited, out_ready, err_ready) = {
+            let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
+            let out_at = out.fd().map(|fd| {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                fds.len() - 1
+            });
+            let err_at = err.fd().map(|fd| {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                fds.len() - 1
+            });
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let ready = |at: Option<usize>| at.is_some_and(|i| !fds[i].revents().is_empty());
+            (!fds[0].revents().is_empty(), ready(out_at), ready(err_at))
+        };
+        if out_ready {
+            out.read_some();
+        }
+        if err_ready {
+            err.read_some();
+        }
+        if exited {
+            // A helper may still hold the pipes open: take what is there now.
+            out.drain();
+            err.drain();
+            return Ok(Outcome::Exited {
+                rc: 0,
+                stdout: out.text(),
+                stderr: err.text(),
+            });
+        }
+    }
+}
+
+/// One non-blocking output pipe and what was kept of it.
+struct Pipe<R> {
+    reader: Option<R>,
+    kept: Vec<u8>,
+    cap: usize,
+}
+
+impl<R: Read + AsFd> Pipe<R> {
+    fn new(reader: Option<R>, cap: usize) -> io::Result<Pipe<R>> {
+        if let Some(r) = &reader {
+            rustix::fs::fcntl_setfl(r, OFlags::NONBLOCK)?;
+        }
+        Ok(Pipe {
+            reader,
+            kept: Vec::new(),
+            cap,
+        })
+    }
+
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.reader.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Reads what is available; at EOF or on error the pipe is closed.
+    fn read_some(&mut self) -> bool {
+        let Some(reader) = self.reader.as_mut() else {
+            return false;
+        };
+        let mut buf = [0u8; 8192];
+        match reader.read(&mut buf) {
+            Ok(0) => {
+                self.reader = None;
+                false
+            }
+            Ok(n) => {
+                let room = self.cap.saturating_sub(self.kept.len());
+                self.kept.extend_from_slice(&buf[..n.min(room)]);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_) => {
+                self.reader = None;
+                false
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while self.read_some() {}
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.kept).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, limit: Duration) -> Outcome {
+        match run_bounded(Path::new("/bin/sh"), &["-c", script], limit) {
+            Ok(o) => o,
+            Err(e) => panic!("sh failed to start: {e}"),
+        }
+    }
+
+    #[test]
+    fn captures_exit_code_and_output() {
+        match sh("echo out; echo err >&2; exit 3", Duration::from_secs(5)) {
+            Outcome::Exited { rc, stdout, stderr } => {
+                assert_eq!(
+                    (rc, stdout.as_str(), stderr.as_str()),
+                    (3, "out\n", "err\n")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn overrun_is_killed_with_its_group() {
+        let start = Instant::now();
+        assert!(matches!(
+            sh("sleep 30 & sleep 30", Duration::from_millis(200)),
+            Outcome::TimedOut
+        ));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_stderr_flood_is_read_and_cut() {
+        match sh(
+            "head -c 1000000 /dev/zero | tr '\\0' x >&2; exit 1",
+            Duration::from_secs(10),
+        ) {
+            Outcome::Exited { rc, stderr, .. } => {
+                assert_eq!(rc, 1);
+                assert_eq!(stderr.len(), STDERR_KEPT);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exit_is_seen_even_when_a_grandchild_keeps_the_pipes() {
+        match sh("sleep 5 & echo done", Duration::from_secs(4)) {
+            Outcome::Exited { rc, stdout, .. } => assert_eq!((rc, stdout.as_str()), (0, "done\n")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The s6 scan directory: is this container under s6, which directory to
+//! use, and which profile gateways are registered in it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::profile;
+
+/// s6-overlay's scan directory.
+pub const CONTAINER_SCANDIR: &str = "/run/service";
+/// Exists only under s6-overlay (its `/init` makes it).
+const S6_OVERLAY_BASEDIR: &str = "/run/s6/basedir";
+
+/// A scan directory s6-svscan runs on.
+#[derive(Debug, Clone)]
+pub struct ScanDir {
+    pub path: PathBuf,
+}
+
+/// True when this is an s6-overlay container: PID 1 is `s6-svscan` and
+/// `/run/s6/basedir` exists. `/proc/1/comm` is readable by every user, unlike
+/// `/proc/1/exe`.
+pub fn under_s6_overlay() -> bool {
+    let comm = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    comm.trim_end_matches('\n') == "s6-svscan" && Path::new(S6_OVERLAY_BASEDIR).is_dir()
+}
+
+/// The scan directory named by `--scandir`, else by
+/// `S6_PROFILE_GATEWAY_SCANDIR`, if any (not yet checked).
+pub fn named(option: Option<&Path>) -> Option<PathBuf> {
+    option
+        .map(Path::to_path_buf)
+        .or_else(|| match std::env::var_os("S6_PROFILE_GATEWAY_SCANDIR") {
+            Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+            _ => None,
+        })
+}
+
+impl ScanDir {
+    /// The scan directory to use: a named one (which must hold
+    /// `.s6-svscan/`), else `/run/service` under s6-overlay.
+    ///
+    /// # Errors
+    /// `NotAScanDir` for a named directory without `.s6-svscan/`;
+    /// `NotUnderS6` when none is named and this is not an s6 container.
+    pub fn resolve(option: Option<&Path>) -> Result<ScanDir, Error> {
+        match named(option) {
+            Some(path) if path.join(".s6-svscan").is_dir() => Ok(ScanDir { path }),
+            Some(path) => Err(Error::NotAScanDir(path)),
+            None if under_s6_overlay() => Ok(ScanDir {
+                path: PathBuf::from(CONTAINER_SCANDIR),
+            }),
+            None => Err(Error::NotUnderS6),
+        }
+    }
+
+    /// `<scandir>/gateway-<profile>`.
+    pub fn service_dir(&self, profile: &str) -> PathBuf {
+        self.path.join(profile::service(profile))
+    }
+
+    /// The profile's service directory, if it is registered (a directory,
+    /// or a symlink to one).
+    ///
+    /// # Errors
+    /// `GatewayNotRegistered` otherwise.
+    pub fn registered(&self, profile: &str) -> Result<PathBuf, Error> {
+        let dir = self.service_dir(profile);
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(Error::GatewayNotRegistered(profile.to_owned()))
+        }
+    }
+
+    /// Registered profiles, sorted: entries named `gateway-<valid profile>`
+    /// that are directories (symlinks to directories count: s6-rc links its
+    /// service directories); dot-names, plain files, dangling links and
+    /// names that are not UTF-8 or not valid profiles are skipped.
+    ///
+    /// # Errors
+    /// The scan directory cannot be read.
+    pub fn profiles(&self) -> Result<Vec<String>, Error> {
+        let unreadable = |source: io::Error| Error::ScanDirUnreadable {
+            path: self.path.clone(),
+            source,
+        };
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.path).map_err(unreadable)? {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let Some(profile) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(profile::SERVICE_PREFIX))
+            else {
+                continue;
+            };
+            if profile::is_valid(profile) && entry.path().is_dir() {
+                found.push(profile.to_owned());
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}

@@ -1,0 +1,148 @@
+//! The desired state of a gateway, kept in `<profile home>/gateway_state.json`
+//! so that the boot-time reconcile brings back what was running: other keys
+//! are kept, and the file is replaced atomically (temp file + rename).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::error::Warning;
+
+pub const FILE_NAME: &str = "gateway_state.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+impl Desired {
+    fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        }
+    }
+}
+
+/// Records `desired` in the profile home's state file. A missing profile
+/// home is skipped silently; anything else that goes wrong is a warning,
+/// never a failed action.
+pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
+    if !home.is_dir() {
+        return None;
+    }
+    let path = home.join(FILE_NAME);
+    let (mut object, replaced) = match fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => (map, false),
+            _ => (Map::new(), true),
+        },
+        Err(_) => (Map::new(), false),
+    };
+    object.insert("desired_state".to_owned(), Value::from(desired.as_str()));
+    object.insert("updated_at".to_owned(), Value::from(unix_seconds()));
+    if let Err(e) = replace(&path, &Value::Object(object)) {
+        return Some(Warning(format!(
+            "could not record the desired state in {}: {e}",
+            path.display()
+        )));
+    }
+    replaced.then(|| {
+        Warning(format!(
+            "{} was not a JSON object; replaced it",
+            path.display()
+        ))
+    })
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes `value` to a temp file beside `path`, then renames it over `path`:
+/// a reader sees the old file or the new one, never half of one.
+fn replace(path: &Path, value: &Value) -> io::Result<()> {
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(&bytes)?;
+        if let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> Map<String, Value> {
+        match fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(Value::Object(m)) => m,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn writes_state_and_keeps_other_keys_in_order() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        fs::write(
+            &path,
+            r#"{"zeta": 1, "desired_state": "stopped", "alpha": [true]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(dir.path(), Desired::Running).is_none());
+        let m = read(&path);
+        assert_eq!(
+            m.keys().collect::<Vec<_>>(),
+            ["zeta", "desired_state", "alpha", "updated_at"]
+        );
+        assert_eq!(m["desired_state"], "running");
+        assert!(m["updated_at"].as_u64().is_some_and(|t| t > 1_600_000_000));
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn missing_home_is_skipped() {
+        assert!(record(Path::new("/nonexistent/home"), Desired::Stopped).is_none());
+    }
+
+    #[test]
+    fn garbage_is_replaced_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        fs::write(&path, "not json").unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(dir.path(), Desired::Stopped).is_some());
+        assert_eq!(read(&path)["desired_state"], "stopped");
+    }
+}
