@@ -87,7 +87,13 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         profile::service(&profile)
     ));
     for candidate in heartbeat_candidates() {
-        let failure = Command::new(&candidate).exec();
+        // A relative name would make exec search PATH: exactly what `run`
+        // must never depend on.
+        let failure = if candidate.is_absolute() {
+            Command::new(&candidate).exec().to_string()
+        } else {
+            "not an absolute path".to_owned()
+        };
         error::warn(&Warning(format!(
             "cannot exec {}: {failure}; trying the next place",
             error::shown(&candidate.to_string_lossy())
