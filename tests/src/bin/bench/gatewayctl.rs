@@ -468,13 +468,13 @@ fn run_case(sb: &Sandbox, case: &RunCase, mut cmd: Command) -> Result<Vec<String
         "hermes-heartbea" => "`hermes-heartbeat` (exec'd)".to_owned(),
         "gatewayctl" => "`gatewayctl` holding in-process".to_owned(),
         "sleep" => "`sleep` (exec'd)".to_owned(),
-        "python3" => "`python3` (whole CLI) holding in-process".to_owned(),
+        "python3" | "hermes" => "the whole Python CLI, holding in-process".to_owned(),
         other => format!("`{other}`"),
     };
     let rss = table::kib(tree::rollup_kib(&[pid], "Rss:"));
     let pss = table::kib(tree::rollup_kib(&[pid], "Pss:"));
     let gateway = sb.svstat("default");
-    let gateway = gateway.split(',').next().unwrap_or("").to_owned();
+    let gateway = gateway.split(' ').next().unwrap_or("").to_owned();
     let pidfd = PidFd::open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
     let t0 = Instant::now();
     proc::send_signal(pid, libc::SIGTERM);

@@ -174,7 +174,30 @@ pub fn section() -> String {
         f.orphans = Some(orphans(c));
         cleanup::kill_descendants();
     }
-    render(&cands, &figs)
+    format!("{}\n{}", method(), render(&cands, &figs))
+}
+
+/// How each figure is taken, printed above the tables.
+fn method() -> String {
+    format!(
+        "Each program runs alone, started directly by the bench (no shell). \
+         *Spawn-to-asleep*: from just before the spawn until every process of the tree \
+         (e.g. tini and its `sleep`) has exec'd its program and is in state S, and stays \
+         so with an unchanged context-switch count for {quiet} ms; /proc is polled \
+         back-to-back from the other core, so the figure is exact to one poll (a few µs); \
+         median of {RUNS} runs after {WARMUP} warm-ups, the programs taken in turn. \
+         *PSS/RSS*: `/proc/PID/smaps_rollup` summed over the tree after {idle} s idle, \
+         during which the context switches (voluntary + involuntary, whole tree) are \
+         counted. *SIGTERM*: time from `kill()` to the exit (a pidfd wakes the bench), \
+         median of {TERM_RUNS} runs after a warm-up; as PID 1 the program runs under \
+         `unshare --pid --fork` and the signal comes from outside the namespace; \
+         \"ignored\" means no exit within {limit} s. *Orphans*: inside the namespace a \
+         shell backgrounds 50 `sleep 0.5` and exits; once they have all died, the bench \
+         counts how many PID 1 reaped (the rest stay zombies).\n",
+        quiet = QUIET.as_millis(),
+        idle = IDLE.as_secs(),
+        limit = TERM_LIMIT.as_secs(),
+    )
 }
 
 fn spawn_to_asleep(c: &Candidate) -> Result<Duration, String> {

@@ -63,8 +63,14 @@ fn header() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
+    // Other work on the machine skews the times: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
     format!(
-        "# make bench\n\nMeasured {date} on {cores} cores ({cpu}), Linux {kernel}. \
+        "# make bench\n\nMeasured {date} on {cores} cores ({cpu}), Linux {kernel}, \
+         load average {load} at the start. \
          Medians over several runs, warm-up runs excluded; ratios are against a \
          baseline measured in the same run.\n"
     )

@@ -17,7 +17,9 @@ impl Table {
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    /// Adds a row; a short row (a failure told once) is padded with blanks.
+    pub fn row(&mut self, mut cells: Vec<String>) {
+        cells.resize(self.header.len().max(cells.len()), String::new());
         self.rows.push(cells);
     }
 
