@@ -26,7 +26,7 @@ const MAKE_ORPHANS: &str = "i=0; while [ $i -lt 50 ]; do /bin/sleep 0.5 & i=$((i
 
 const WARMUP: usize = 3;
 const RUNS: usize = 15;
-const TERM_RUNS: usize = 5;
+const TERM_RUNS: usize = 15;
 /// How long a SIGTERM may go unanswered before it counts as ignored.
 const TERM_LIMIT: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_secs(2);
