@@ -6,3 +6,5 @@ pub mod bins;
 pub mod ns;
 pub mod podman;
 pub mod proc;
+pub mod run;
+pub mod s6;
