@@ -77,7 +77,9 @@ fn replace(path: &Path, value: &Value) -> io::Result<()> {
         if let Ok(meta) = fs::metadata(path) {
             file.set_permissions(meta.permissions())?;
         }
-        file.sync_all()?;
+        // No fsync: the rename already gives readers the old file or the new
+        // one, and ext4/xfs flush a file renamed over another before the
+        // rename commits; an fsync per gateway would double `stop --all`.
         fs::rename(&temp, path)
     })();
     if result.is_err() {
