@@ -3,6 +3,7 @@
 //! readings. Every fixture is bounded in time and kills what it started.
 
 pub mod bins;
+pub mod container;
 pub mod ns;
 pub mod podman;
 pub mod proc;

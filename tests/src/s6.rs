@@ -468,19 +468,7 @@ impl ScanDir {
                 }
             }
         }
-        let mut armed = HashMap::new();
-        for pid in all_pids() {
-            if !comm_is(pid, "dummy-gateway") || !term_handled(pid) {
-                continue;
-            }
-            let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) else {
-                continue;
-            };
-            if let Some(profile) = by_dir.get(&cwd) {
-                armed.insert(profile.clone(), pid);
-            }
-        }
-        armed
+        armed_dummy_gateways(|_, cwd| by_dir.get(cwd).cloned())
     }
 
     /// Waits (bounded) until every profile in `profiles` runs an armed dummy
@@ -609,7 +597,28 @@ pub fn chmod(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {:o} {}: {e}", mode, path.display()));
 }
 
-fn all_pids() -> Vec<i32> {
+/// Host pids of the running dummy gateways that have SIGTERM in hand (so a
+/// stop now meets the configured behaviour), keyed by the profile `which`
+/// names from the pid and its working directory (its service directory, as
+/// the process sees it); `None` skips the process.
+pub fn armed_dummy_gateways(which: impl Fn(i32, &Path) -> Option<String>) -> HashMap<String, i32> {
+    let mut armed = HashMap::new();
+    for pid in all_pids() {
+        if !comm_is(pid, "dummy-gateway") || !term_handled(pid) {
+            continue;
+        }
+        let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        if let Some(profile) = which(pid, &cwd) {
+            armed.insert(profile, pid);
+        }
+    }
+    armed
+}
+
+/// Every pid in /proc.
+pub fn all_pids() -> Vec<i32> {
     fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
@@ -619,7 +628,8 @@ fn all_pids() -> Vec<i32> {
         .unwrap_or_default()
 }
 
-fn comm_is(pid: i32, name: &str) -> bool {
+/// True when `/proc/PID/comm` is `name`.
+pub fn comm_is(pid: i32, name: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
 }
 

@@ -1,0 +1,431 @@
+//! A simulated s6-overlay container: a new PID and mount namespace whose
+//! PID 1 is `s6-svscan /run/service`, on a private tmpfs `/run` that also has
+//! `/run/s6/basedir`, with gateway services whose run scripts export
+//! `HERMES_S6_SUPERVISED_CHILD=1` and `exec gatewayctl run -- <dummy gateway>`
+//! (as s6-overlay images do). Commands run inside with `nsenter`; a
+//! long-lived CMD process can be started inside and watched from here.
+//! Dropping it kills the namespace (every process in it) and removes its files.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::bins;
+use crate::ns::{NsOptions, PidNs};
+use crate::proc::{self, Proc};
+use crate::run::{self, Output};
+use crate::s6::{self, CLEAN_PATH, Gateway, SVSTAT_FIELDS, SvStat, shell_quote, write_script};
+
+/// How long the fixture waits for s6 inside the container.
+const S6_LIMIT: Duration = Duration::from_secs(20);
+
+/// How a gateway service's run script starts its dummy gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// `export HERMES_S6_SUPERVISED_CHILD=1; exec gatewayctl run -- dummy-gateway ...`
+    /// (the s6-overlay way).
+    GatewayctlRun,
+    /// `exec dummy-gateway ...` (no gatewayctl involved).
+    Direct,
+}
+
+/// A running simulated container.
+pub struct Container {
+    ns: Option<PidNs>,
+    pid_ns: PathBuf,
+    home: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl Container {
+    /// Starts a container whose gateways are launched through `gatewayctl run`
+    /// (see [`Container::start_with`]).
+    pub fn start(gateways: &[Gateway]) -> Container {
+        Container::start_with(gateways, Launch::GatewayctlRun)
+    }
+
+    /// Starts the container: PID 1 runs a setup script that mounts a private
+    /// tmpfs on `/run`, makes `/run/service` and `/run/s6/basedir`, copies
+    /// the gateway services in, then execs `s6-svscan -t0 /run/service`.
+    /// s6-svscan (and so every gateway) gets PATH and `HERMES_HOME` (a
+    /// temporary directory holding the profile homes). Waits (bounded) until
+    /// every service is supervised and every gateway meant to stay up runs.
+    pub fn start_with(gateways: &[Gateway], launch: Launch) -> Container {
+        let tmp = tempfile::Builder::new()
+            .prefix("hermes-ct-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let root = tmp.path();
+        let home = root.join("home");
+        for dir in ["services", "marks", "empty", "home", "out"] {
+            fs::create_dir_all(root.join(dir)).expect("create container directories");
+        }
+        for gw in gateways {
+            install_service(root, gw, launch);
+            let profile_home = if gw.profile == "default" {
+                home.clone()
+            } else {
+                home.join("profiles").join(&gw.profile)
+            };
+            fs::create_dir_all(profile_home).expect("create a profile home");
+        }
+        let setup = root.join("setup");
+        write_script(
+            &setup,
+            &format!(
+                "#!/bin/sh\n\
+                 set -e\n\
+                 mount -t tmpfs -o mode=0755 tmpfs /run\n\
+                 mkdir -p /run/service /run/s6/basedir\n\
+                 cp -a {}/. /run/service/\n\
+                 exec s6-svscan -t0 /run/service\n",
+                shell_quote(&root.join("services").to_string_lossy())
+            ),
+        );
+        let log = File::create(root.join("svscan.log")).expect("create svscan.log");
+        let options = NsOptions { mount: true };
+        let mut cmd = PidNs::command(&setup, &[] as &[&str], options);
+        cmd.current_dir("/")
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("HERMES_HOME", &home)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        let ns = PidNs::spawn(&mut cmd);
+        let pid1 = ns.pid1();
+        let container = Container {
+            ns: Some(ns),
+            pid_ns: fs::read_link(format!("/proc/{pid1}/ns/pid")).expect("read PID 1's pid ns"),
+            home,
+            tmp,
+        };
+        let control = container.run_dir().join("service/.s6-svscan/control");
+        proc::wait_until(S6_LIMIT, "s6-svscan to be PID 1 of the container", || {
+            s6::comm_is(pid1, "s6-svscan") && control.exists()
+        });
+        let mut pending: Vec<&Gateway> = gateways.iter().collect();
+        proc::wait_until(
+            S6_LIMIT,
+            "the container's services to be supervised",
+            || {
+                pending.retain(|gw| !container.is_supervised(&gw.profile));
+                pending.is_empty()
+            },
+        );
+        let up: Vec<&str> = gateways
+            .iter()
+            .filter(|g| g.stays_up())
+            .map(|g| g.profile.as_str())
+            .collect();
+        container.wait_armed(&up);
+        container
+    }
+
+    /// The temporary directory (host side) holding the container's files.
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// HERMES_HOME given to s6-svscan and its gateways.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// An empty directory, for `PATH=<empty dir>`.
+    pub fn empty_dir(&self) -> PathBuf {
+        self.root().join("empty")
+    }
+
+    /// PID 1 (s6-svscan) as seen from the host.
+    pub fn pid1(&self) -> i32 {
+        self.ns.as_ref().map_or(0, PidNs::pid1)
+    }
+
+    /// The container's `/run`, reached from the host through PID 1's root.
+    pub fn run_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root/run", self.pid1()))
+    }
+
+    /// `/run/service/gateway-<profile>`, reached from the host.
+    pub fn service_dir(&self, profile: &str) -> PathBuf {
+        self.run_dir().join(format!("service/gateway-{profile}"))
+    }
+
+    /// The file a gateway's finish script appends to (host path, also valid
+    /// inside: only /run is private).
+    pub fn finish_marker(&self, profile: &str) -> PathBuf {
+        self.root()
+            .join("marks")
+            .join(format!("{profile}.finished"))
+    }
+
+    /// True when `s6-svok` says an s6-supervise runs on the service.
+    pub fn is_supervised(&self, profile: &str) -> bool {
+        Command::new("s6-svok")
+            .arg(self.service_dir(profile))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The s6-svstat reading of `profile` (pids as the container sees them),
+    /// or `None` when s6-svstat fails.
+    pub fn try_svstat(&self, profile: &str) -> Option<SvStat> {
+        let out = run::run(
+            Command::new("s6-svstat")
+                .arg("-o")
+                .arg(SVSTAT_FIELDS)
+                .arg(self.service_dir(profile)),
+            Duration::from_secs(10),
+        );
+        (out.code == 0).then(|| {
+            SvStat::parse(out.stdout.trim())
+                .unwrap_or_else(|| panic!("cannot parse s6-svstat output {:?}", out.stdout))
+        })
+    }
+
+    /// The s6-svstat reading of `profile`; panics when s6-svstat fails.
+    pub fn svstat(&self, profile: &str) -> SvStat {
+        self.try_svstat(profile)
+            .unwrap_or_else(|| panic!("s6-svstat failed on the container's gateway-{profile}"))
+    }
+
+    /// Waits (bounded) until the reading of `profile` satisfies `cond`.
+    pub fn wait_svstat(&self, profile: &str, what: &str, cond: impl Fn(&SvStat) -> bool) -> SvStat {
+        let mut last = None;
+        proc::wait_until(S6_LIMIT, &format!("gateway-{profile} {what}"), || {
+            last = self.try_svstat(profile);
+            last.as_ref().is_some_and(&cond)
+        });
+        last.expect("a reading")
+    }
+
+    /// True when `pid` (a host pid) lives in the container's PID namespace.
+    pub fn contains(&self, pid: i32) -> bool {
+        fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == self.pid_ns)
+    }
+
+    /// Host pids of every process in the container whose comm is `comm`.
+    pub fn pids_named(&self, comm: &str) -> Vec<i32> {
+        s6::all_pids()
+            .into_iter()
+            .filter(|&pid| s6::comm_is(pid, comm) && self.contains(pid))
+            .filter(|&pid| proc::state(pid) != Some('Z'))
+            .collect()
+    }
+
+    /// Host pid of the armed dummy gateway of `profile`, if one runs.
+    pub fn gateway_pid(&self, profile: &str) -> Option<i32> {
+        self.armed_gateways().get(profile).copied()
+    }
+
+    /// Host pids of the container's dummy gateways that have SIGTERM in hand.
+    pub fn armed_gateways(&self) -> std::collections::HashMap<String, i32> {
+        s6::armed_dummy_gateways(|pid, cwd| {
+            let name = cwd.strip_prefix("/run/service").ok()?.to_str()?;
+            let profile = name.strip_prefix("gateway-")?;
+            self.contains(pid).then(|| profile.to_owned())
+        })
+    }
+
+    /// Waits (bounded) until each of `profiles` runs an armed dummy gateway.
+    pub fn wait_armed(&self, profiles: &[&str]) {
+        if profiles.is_empty() {
+            return;
+        }
+        proc::wait_until(S6_LIMIT, "the container's dummy gateways to be up", || {
+            let armed = self.armed_gateways();
+            profiles.iter().all(|p| armed.contains_key(*p))
+        });
+    }
+
+    /// `nsenter -t PID1 -p -m -- PROGRAM ARGS...`: runs inside the container
+    /// (its PID and mount namespaces, its /proc) with exactly the environment
+    /// `env` (empty is `env -i`). The working directory is `/`.
+    pub fn command<S: AsRef<OsStr>>(
+        &self,
+        env: &[(&str, &str)],
+        program: impl AsRef<OsStr>,
+        args: &[S],
+    ) -> Command {
+        let mut cmd = Command::new(nsenter());
+        cmd.current_dir("/")
+            .env_clear()
+            .arg("-t")
+            .arg(self.pid1().to_string())
+            .args(["-p", "-m", "--"])
+            .arg(program)
+            .args(args);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    /// Runs `gatewayctl ARGS...` inside with exactly `env`, bounded to 60 s.
+    pub fn gatewayctl(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.exec(env, bins::gatewayctl(), args)
+    }
+
+    /// Runs `program args...` inside with exactly `env` and captures its
+    /// output, bounded to 60 s.
+    pub fn exec<S: AsRef<OsStr>>(
+        &self,
+        env: &[(&str, &str)],
+        program: impl AsRef<OsStr>,
+        args: &[S],
+    ) -> Output {
+        run::run(
+            &mut self.command(env, program, args),
+            Duration::from_secs(60),
+        )
+    }
+
+    /// Starts `program args...` inside as a long-lived CMD process with
+    /// exactly `env`; its stdout and stderr go to files. Waits (bounded)
+    /// until the process inside exists (the child of `nsenter`).
+    pub fn spawn_cmd<S: AsRef<OsStr>>(
+        &self,
+        env: &[(&str, &str)],
+        program: impl AsRef<OsStr>,
+        args: &[S],
+    ) -> CmdProcess {
+        let n = fs::read_dir(self.root().join("out")).map_or(0, |d| d.count());
+        let stdout = self.root().join(format!("out/cmd{n}.stdout"));
+        let stderr = self.root().join(format!("out/cmd{n}.stderr"));
+        let mut cmd = self.command(env, program, args);
+        cmd.stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("create the CMD stdout file"))
+            .stderr(File::create(&stderr).expect("create the CMD stderr file"));
+        let nsenter = Proc::spawn(&mut cmd);
+        let mut pid = 0;
+        proc::wait_until(S6_LIMIT, "the CMD process to start inside", || {
+            pid = proc::children(nsenter.pid())
+                .into_iter()
+                .next()
+                .unwrap_or(0);
+            pid != 0 && self.contains(pid)
+        });
+        CmdProcess {
+            nsenter,
+            pid,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Container {
+    /// Kills the namespace (PID 1 takes every process inside with it, and
+    /// the private /run goes with the mount namespace), waits until PID 1 is
+    /// gone, then lets the directory go.
+    fn drop(&mut self) {
+        if let Some(ns) = self.ns.take() {
+            let pid1 = ns.pid1();
+            drop(ns);
+            for _ in 0..2000 {
+                if matches!(proc::state(pid1), None | Some('Z')) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// A CMD process running inside a container, started by
+/// [`Container::spawn_cmd`]. Dropping it kills `nsenter` and the process.
+pub struct CmdProcess {
+    nsenter: Proc,
+    pid: i32,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl CmdProcess {
+    /// The host pid of the process inside (what to signal, what /proc shows).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `signo` to the process inside.
+    pub fn signal(&self, signo: i32) {
+        proc::send_signal(self.pid, signo);
+    }
+
+    /// True while the process inside has not exited.
+    pub fn is_running(&self) -> bool {
+        !matches!(proc::state(self.pid), None | Some('Z'))
+    }
+
+    /// `/proc/PID/exe` of the process inside (what it exec'd last).
+    pub fn exe(&self) -> Option<PathBuf> {
+        fs::read_link(format!("/proc/{}/exe", self.pid)).ok()
+    }
+
+    /// The shell-style exit code of the process inside, as `nsenter` passes
+    /// it on, within `limit`; panics on timeout.
+    pub fn exit_code(&mut self, limit: Duration) -> i32 {
+        self.nsenter.exit_code(limit)
+    }
+
+    /// What it has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for CmdProcess {
+    fn drop(&mut self) {
+        if self.is_running() {
+            proc::send_signal(self.pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Writes `services/gateway-<profile>` for the container's setup to copy in.
+fn install_service(root: &Path, gw: &Gateway, launch: Launch) {
+    let dir = root
+        .join("services")
+        .join(format!("gateway-{}", gw.profile));
+    let dummy = shell_quote(&s6::dummy_gateway().to_string_lossy());
+    let args = gw.dummy_args().join(" ");
+    let (prelude, exec) = match launch {
+        Launch::GatewayctlRun => (
+            vec!["export HERMES_S6_SUPERVISED_CHILD=1".to_owned()],
+            format!(
+                "{} run -- {dummy} {args}",
+                shell_quote(&bins::gatewayctl().to_string_lossy())
+            ),
+        ),
+        Launch::Direct => (Vec::new(), format!("{dummy} {args}")),
+    };
+    let marker = root.join("marks").join(format!("{}.finished", gw.profile));
+    gw.write_service(&dir, &prelude, exec.trim_end(), &marker);
+}
+
+/// The absolute path of util-linux `nsenter` (the CMD gets an empty
+/// environment, so nothing may depend on PATH lookup).
+fn nsenter() -> PathBuf {
+    [
+        "/usr/bin/nsenter",
+        "/bin/nsenter",
+        "/usr/sbin/nsenter",
+        "/sbin/nsenter",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
+    .expect("util-linux nsenter is not installed")
+}
