@@ -32,6 +32,24 @@ pub enum Launch {
     Direct,
 }
 
+/// How to build the container.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub launch: Launch,
+    /// Make `/run/s6/basedir` (s6-overlay does); without it the container is
+    /// not "under s6" for gatewayctl even though PID 1 is s6-svscan.
+    pub basedir: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            launch: Launch::GatewayctlRun,
+            basedir: true,
+        }
+    }
+}
+
 /// A running simulated container.
 pub struct Container {
     ns: Option<PidNs>,
@@ -54,6 +72,19 @@ impl Container {
     /// temporary directory holding the profile homes). Waits (bounded) until
     /// every service is supervised and every gateway meant to stay up runs.
     pub fn start_with(gateways: &[Gateway], launch: Launch) -> Container {
+        Container::start_setup(
+            gateways,
+            Setup {
+                launch,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// Starts the container as [`Container::start_with`] does, built as
+    /// `setup` says.
+    pub fn start_setup(gateways: &[Gateway], setup: Setup) -> Container {
+        let launch = setup.launch;
         let tmp = tempfile::Builder::new()
             .prefix("hermes-ct-")
             .tempdir()
@@ -72,14 +103,19 @@ impl Container {
             };
             fs::create_dir_all(profile_home).expect("create a profile home");
         }
-        let setup = root.join("setup");
+        let script = root.join("setup");
+        let basedir = if setup.basedir {
+            " /run/s6/basedir"
+        } else {
+            ""
+        };
         write_script(
-            &setup,
+            &script,
             &format!(
                 "#!/bin/sh\n\
                  set -e\n\
                  mount -t tmpfs -o mode=0755 tmpfs /run\n\
-                 mkdir -p /run/service /run/s6/basedir\n\
+                 mkdir -p /run/service{basedir}\n\
                  cp -a {}/. /run/service/\n\
                  exec s6-svscan -t0 /run/service\n",
                 shell_quote(&root.join("services").to_string_lossy())
@@ -87,7 +123,7 @@ impl Container {
         );
         let log = File::create(root.join("svscan.log")).expect("create svscan.log");
         let options = NsOptions { mount: true };
-        let mut cmd = PidNs::command(&setup, &[] as &[&str], options);
+        let mut cmd = PidNs::command(&script, &[] as &[&str], options);
         cmd.current_dir("/")
             .env_clear()
             .env("PATH", CLEAN_PATH)

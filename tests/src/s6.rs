@@ -575,6 +575,28 @@ pub fn gatewayctl_clean() -> Command {
     cmd
 }
 
+/// The same command run as uid and gid 65534 with no supplementary groups
+/// (`setpriv --reuid=65534 --regid=65534 --clear-groups`): its program,
+/// arguments and the environment variables set on it (the environment is
+/// otherwise empty, as with [`gatewayctl_clean`]).
+pub fn as_nobody(cmd: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .env_clear()
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
 /// Single-quotes `text` for /bin/sh.
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))

@@ -1,0 +1,129 @@
+//! `gatewayctl ... --wait` against real s6: it returns only once the
+//! gateway is up (ready, where it has a notification-fd), finished down, or
+//! restarted; `--all --wait` waits for every one; a gateway that does not get
+//! there within `-T` is a failure with its own line.
+
+use hermes_e2e::s6::{Gateway, ScanDir};
+
+#[test]
+fn stop_wait_returns_only_once_down_and_the_finish_script_is_done() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").term_delay_ms(300).finish_marker(700)]);
+    let out = s6.ctl(&["stop", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
+    assert_eq!(s6.finish_count("coder"), 1, "finish not done on return");
+    let st = s6.svstat("coder");
+    assert!(!st.up && !st.want_up, "{st:?}");
+    assert_eq!(st.exit_code, Some(0), "{st:?}");
+}
+
+#[test]
+fn short_wait_option_works_like_the_long_one() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").finish_marker(500)]);
+    let out = s6.ctl(&["stop", "-w", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(s6.finish_count("coder"), 1, "finish not done on return");
+}
+
+#[test]
+fn timeout_alone_implies_wait() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").finish_marker(500)]);
+    let out = s6.ctl(&["stop", "-T", "10", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(s6.finish_count("coder"), 1, "finish not done on return");
+}
+
+#[test]
+fn start_wait_returns_once_ready_where_the_service_has_a_notification_fd() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").notification_fd(3, 700).down()]);
+    let out = s6.ctl(&["start", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "✓ Started gateway-coder under s6\n", "{out:?}");
+    let st = s6.svstat("coder");
+    assert!(st.up && st.ready, "not ready on return: {st:?}");
+}
+
+#[test]
+fn start_wait_returns_once_up_without_a_notification_fd() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
+    let out = s6.ctl(&["start", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = s6.svstat("coder");
+    assert!(st.up && st.want_up, "not up on return: {st:?}");
+}
+
+#[test]
+fn restart_wait_returns_with_a_new_gateway_up() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")
+        .term_delay_ms(300)
+        .notification_fd(3, 300)]);
+    s6.wait_svstat("coder", "ready", |s| s.ready);
+    let before = s6.svstat("coder").pid;
+    let out = s6.ctl(&["restart", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Restarted gateway-coder under s6\n",
+        "{out:?}"
+    );
+    let st = s6.svstat("coder");
+    assert!(st.up && st.ready, "{st:?}");
+    assert_ne!(st.pid, before, "still the old gateway on return");
+}
+
+#[test]
+fn stop_all_wait_on_ten_slow_gateways_returns_with_all_down() {
+    let gateways: Vec<Gateway> = (0..10)
+        .map(|i| Gateway::new(&format!("slow{i}")).term_delay_ms(1000))
+        .collect();
+    let s6 = ScanDir::with(&gateways);
+    let out = s6.ctl(&["stop", "--all", "--wait"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Stopped 10 profile gateway(s) under s6\n",
+        "{out:?}"
+    );
+    assert_eq!(out.stderr, "", "{out:?}");
+    for gw in &gateways {
+        let st = s6.svstat(&gw.profile);
+        assert!(!st.up && !st.want_up, "{}: {st:?}", gw.profile);
+        // Exit 0: each finished its slow shutdown rather than being killed.
+        assert_eq!(st.exit_code, Some(0), "{}: {st:?}", gw.profile);
+    }
+}
+
+#[test]
+fn gateway_that_never_stops_within_the_timeout_is_a_failure() {
+    let s6 = ScanDir::with(&[Gateway::new("stubborn").ignore_term()]);
+    let out = s6.ctl(&["stop", "--wait", "-T", "1", "stubborn"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert_eq!(
+        out.stderr, "✗ gateway-stubborn did not stop within 1s (--timeout)\n",
+        "{out:?}"
+    );
+    let st = s6.svstat("stubborn");
+    assert!(st.up && !st.want_up, "{st:?}");
+}
+
+#[test]
+fn stop_all_wait_reports_the_one_that_never_stops_and_stops_the_rest() {
+    let s6 = ScanDir::with(&[
+        Gateway::new("a"),
+        Gateway::new("stubborn").ignore_term(),
+        Gateway::new("z").term_delay_ms(200),
+    ]);
+    let out = s6.ctl(&["stop", "--all", "--wait", "-T", "1"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Stopped 2 profile gateway(s) under s6\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stderr,
+        "✗ Could not stop gateway-stubborn: gateway-stubborn did not stop within 1s (--timeout)\n",
+        "{out:?}"
+    );
+    for p in ["a", "z"] {
+        assert!(!s6.svstat(p).up, "{p} not down on return");
+    }
+}
