@@ -127,3 +127,43 @@ fn stop_all_wait_reports_the_one_that_never_stops_and_stops_the_rest() {
         assert!(!s6.svstat(p).up, "{p} not down on return");
     }
 }
+
+#[test]
+fn restart_wait_of_a_down_gateway_returns_with_it_up() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
+    let out = s6.ctl(&["restart", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = s6.svstat("coder");
+    assert!(st.up && st.want_up, "not up on return: {st:?}");
+}
+
+#[test]
+fn gateway_that_never_gets_ready_within_the_timeout_fails_to_start() {
+    let s6 = ScanDir::with(&[Gateway::new("sleepy").notification_fd(3, 20_000).down()]);
+    let out = s6.ctl(&["start", "--wait", "-T", "1", "sleepy"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert_eq!(
+        out.stderr, "✗ gateway-sleepy did not start within 1s (--timeout)\n",
+        "{out:?}"
+    );
+    let st = s6.svstat("sleepy");
+    assert!(st.up && !st.ready, "{st:?}");
+}
+
+#[test]
+fn gateway_that_never_stops_within_the_timeout_fails_to_restart() {
+    let s6 = ScanDir::with(&[Gateway::new("stubborn").ignore_term()]);
+    let pid = s6.svstat("stubborn").pid;
+    let out = s6.ctl(&["restart", "--wait", "-T", "1", "stubborn"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr, "✗ gateway-stubborn did not restart within 1s (--timeout)\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        s6.svstat("stubborn").pid,
+        pid,
+        "the old gateway is still the one up"
+    );
+}

@@ -1,0 +1,459 @@
+//! Bad input to gatewayctl: one clear line, the documented exit code, and
+//! nothing touched. Invalid profile names never reach s6 (proven with
+//! stand-in s6 programs that record being run), s6's own failures are
+//! rendered with its reason, usage errors say `usage:`, and no argument list
+//! ever makes it panic.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hermes_e2e::run::{Output, run};
+use hermes_e2e::s6::{self, Gateway, ScanDir};
+
+/// Stand-ins for the s6 programs, in a directory for `HERMES_S6_BINDIR`:
+/// each appends its name and arguments to `calls.log` and exits 0.
+fn stand_ins(s6: &ScanDir) -> (PathBuf, PathBuf) {
+    let dir = s6.root().join("fake-s6");
+    let log = s6.root().join("calls.log");
+    fs::create_dir_all(&dir).expect("mkdir");
+    for name in [
+        "s6-svc",
+        "s6-svstat",
+        "s6-svok",
+        "s6-svlisten1",
+        "s6-svwait",
+    ] {
+        s6::write_script(
+            &dir.join(name),
+            &format!(
+                "#!/bin/sh\necho \"{name} $*\" >> {}\nexit 0\n",
+                s6::shell_quote(&log.to_string_lossy())
+            ),
+        );
+    }
+    (dir, log)
+}
+
+fn calls(log: &PathBuf) -> String {
+    fs::read_to_string(log).unwrap_or_default()
+}
+
+fn ctl_with_bindir(s6: &ScanDir, bindir: &PathBuf, args: &[&str]) -> Output {
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_S6_BINDIR", bindir).args(args);
+    run(&mut cmd, Duration::from_secs(30))
+}
+
+fn invalid_names() -> Vec<String> {
+    vec![
+        "../etc".into(),
+        "a/b".into(),
+        "UPPER".into(),
+        "-x".into(),
+        String::new(),
+        "a".repeat(65),
+        "has space".into(),
+        "new\nline".into(),
+        "_lead".into(),
+        ".hidden".into(),
+        "tab\there".into(),
+        "café".into(),
+    ]
+}
+
+fn assert_one_error_line(out: &Output, code: i32, what: &str) {
+    assert_eq!(out.code, code, "{what}: {out:?}");
+    assert_eq!(out.stdout, "", "{what}: {out:?}");
+    assert_eq!(out.stderr_lines().len(), 1, "{what}: {out:?}");
+    assert!(out.stderr.starts_with("✗ "), "{what}: {out:?}");
+    assert!(out.stderr.ends_with('\n'), "{what}: {out:?}");
+}
+
+// --- invalid profile names ------------------------------------------------------
+
+#[test]
+fn stand_in_s6_programs_record_being_run() {
+    // The proof below is only worth something if a valid action does reach them.
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let (bindir, log) = stand_ins(&s6);
+    let out = ctl_with_bindir(&s6, &bindir, &["stop", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(calls(&log).starts_with("s6-svc "), "{:?}", calls(&log));
+    assert!(calls(&log).contains("gateway-coder"), "{:?}", calls(&log));
+}
+
+#[test]
+fn invalid_profile_names_exit_2_in_one_line_and_run_no_s6_program() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let (bindir, log) = stand_ins(&s6);
+    for name in invalid_names() {
+        let forms: Vec<Vec<&str>> = vec![
+            vec!["start", &name],
+            vec!["stop", &name],
+            vec!["restart", &name],
+            vec!["status", &name],
+            vec!["stop", "--wait", &name],
+            vec!["-p", &name, "stop"],
+            vec!["--profile", &name, "restart"],
+            vec!["-p", &name, "status"],
+            vec!["-p", &name, "start", "--wait"],
+        ];
+        for args in forms {
+            let out = ctl_with_bindir(&s6, &bindir, &args);
+            assert_one_error_line(&out, 2, &format!("{args:?}"));
+            if name != "-x" || args[0] == "-p" || args[0] == "--profile" {
+                assert!(
+                    out.stderr.starts_with("✗ invalid profile name '"),
+                    "{args:?}: {out:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(calls(&log), "", "an s6 program ran for an invalid name");
+    assert!(s6.svstat("coder").up);
+}
+
+#[test]
+fn invalid_profile_name_in_hermes_home_is_a_usage_error() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let (bindir, log) = stand_ins(&s6);
+    for name in ["UPPER", "has space", "_lead", "café"] {
+        let mut cmd = s6.gatewayctl();
+        cmd.env("HERMES_S6_BINDIR", &bindir)
+            .env("HERMES_HOME", s6.home().join("profiles").join(name))
+            .arg("stop");
+        let out = run(&mut cmd, Duration::from_secs(30));
+        assert_one_error_line(&out, 2, name);
+        assert!(
+            out.stderr.starts_with("✗ invalid profile name '"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(calls(&log), "");
+}
+
+#[test]
+fn invalid_name_with_a_newline_is_shown_escaped_on_one_line() {
+    let s6 = ScanDir::start();
+    let out = s6.ctl(&["stop", "evil\nname"]);
+    assert_one_error_line(&out, 2, "newline");
+    assert!(!out.stderr.contains("evil\nname"), "{out:?}");
+}
+
+#[test]
+fn name_of_64_characters_is_valid() {
+    let s6 = ScanDir::start();
+    let (bindir, log) = stand_ins(&s6);
+    let name = "a".repeat(64);
+    let out = ctl_with_bindir(&s6, &bindir, &["stop", &name]);
+    assert_one_error_line(&out, 1, "64 characters");
+    assert!(
+        out.stderr
+            .starts_with(&format!("✗ no such gateway '{name}'")),
+        "{out:?}"
+    );
+    assert_eq!(
+        calls(&log),
+        "",
+        "an s6 program ran for an unregistered gateway"
+    );
+}
+
+// --- unknown profile -----------------------------------------------------------
+
+#[test]
+fn unknown_profile_names_the_fix_and_exits_1() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    for action in ["start", "stop", "restart", "status"] {
+        let out = s6.ctl(&[action, "typo"]);
+        assert_eq!(out.code, 1, "{action}: {out:?}");
+        assert_eq!(out.stdout, "", "{action}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            "✗ no such gateway 'typo': register it with `hermes profile create typo` first, or pass an existing profile name via `-p <name>`\n",
+            "{action}: {out:?}"
+        );
+    }
+}
+
+// --- s6's own failures ---------------------------------------------------------
+
+fn as_nobody(s6: &ScanDir, args: &[&str]) -> Output {
+    run(
+        &mut s6::as_nobody(s6.gatewayctl().args(args)),
+        Duration::from_secs(30),
+    )
+}
+
+#[test]
+fn permission_denied_on_the_control_fifo_is_rc_111_with_s6s_reason() {
+    let s6 = ScanDir::with(&[Gateway::new("writer")]);
+    s6.open_control_to_all_users(&["writer"]);
+    for action in ["start", "stop", "restart"] {
+        let out = as_nobody(&s6, &[action, "writer"]);
+        assert_one_error_line(&out, 1, action);
+        let line = out.stderr.trim_end();
+        assert!(
+            line.starts_with(&format!(
+                "✗ s6-svc {action} on 'gateway-writer' failed (rc=111): s6-svc: fatal: unable to control "
+            )),
+            "{out:?}"
+        );
+        assert!(line.ends_with(": Permission denied"), "{out:?}");
+    }
+    let st = s6.svstat("writer");
+    assert!(st.up && st.want_up, "{st:?}");
+    assert_eq!(s6.desired_state("writer"), None);
+}
+
+#[test]
+fn registered_gateway_without_a_supervisor_reports_supervisor_not_listening() {
+    let s6 = ScanDir::start();
+    s6.install(&[Gateway::new("ghost")]);
+    let out = s6.ctl(&["stop", "ghost"]);
+    assert_one_error_line(&out, 1, "stop ghost");
+    let line = out.stderr.trim_end();
+    // s6 2.11 exits 100 here, 2.14+ 102.
+    let rc_ok = ["100", "102"].iter().any(|rc| {
+        line.starts_with(&format!(
+            "✗ s6-svc stop on 'gateway-ghost' failed (rc={rc}): s6-svc: fatal: "
+        ))
+    });
+    assert!(rc_ok, "{out:?}");
+    assert!(line.ends_with("supervisor not listening"), "{out:?}");
+    assert_eq!(s6.desired_state("ghost"), None);
+}
+
+#[test]
+fn s6_bindir_without_s6_programs_says_where_it_looked() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let empty = s6.root().join("no-s6-here");
+    fs::create_dir(&empty).expect("mkdir");
+    // A non-executable file of the right name does not count.
+    s6::write_file(&empty.join("s6-svc"), "#!/bin/sh\nexit 0\n");
+    for args in [
+        &["stop", "coder"][..],
+        &["stop", "--all"],
+        &["status", "coder"],
+    ] {
+        let out = ctl_with_bindir(&s6, &empty, args);
+        assert_one_error_line(&out, 1, &format!("{args:?}"));
+        assert_eq!(
+            out.stderr,
+            format!("✗ s6-svc not found (looked in {})\n", empty.display()),
+            "{args:?}"
+        );
+    }
+    let st = s6.svstat("coder");
+    assert!(st.up && st.want_up, "{st:?}");
+}
+
+#[test]
+fn s6_bindir_without_s6_svstat_says_so_for_status() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let dir = s6.root().join("only-svc");
+    fs::create_dir(&dir).expect("mkdir");
+    let real = s6::CLEAN_PATH
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("s6-svc"))
+        .find(|p| p.is_file())
+        .expect("s6-svc installed");
+    std::os::unix::fs::symlink(real, dir.join("s6-svc")).expect("symlink");
+    let out = ctl_with_bindir(&s6, &dir, &["status", "coder"]);
+    assert_one_error_line(&out, 1, "status");
+    assert_eq!(
+        out.stderr,
+        format!("✗ s6-svstat not found (looked in {})\n", dir.display())
+    );
+}
+
+#[test]
+fn empty_s6_bindir_means_the_usual_places() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_S6_BINDIR", "").args(["stop", "coder"]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out:?}");
+    s6.wait_svstat("coder", "down", |s| !s.up);
+}
+
+// --- usage errors --------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_2_with_one_usage_line() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let cases: &[&[&str]] = &[
+        &[],
+        &["frobnicate"],
+        &["--frob"],
+        &["stop", "--frob", "coder"],
+        &["-p"],
+        &["--profile"],
+        &["--scandir"],
+        &["stop", "-T"],
+        &["stop", "--timeout"],
+        &["stop", "-T", "abc", "coder"],
+        &["stop", "-T", "-1", "coder"],
+        &["stop", "--all", "coder"],
+        &["restart", "coder", "--all"],
+        &["status", "--all", "coder"],
+        &["start", "--all"],
+        &["stop", "a", "b"],
+        &["list", "extra"],
+        &["list", "--all"],
+        &["status", "--wait"],
+        &["start", "--json"],
+    ];
+    for args in cases {
+        let out = s6.ctl(args);
+        assert_one_error_line(&out, 2, &format!("{args:?}"));
+        assert!(out.stderr.contains("usage:"), "{args:?}: {out:?}");
+    }
+    assert!(s6.svstat("coder").up);
+    assert_eq!(s6.desired_state("coder"), None);
+}
+
+#[test]
+fn help_and_version_succeed_on_stdout() {
+    for args in [&["--help"][..], &["help"], &["-h"]] {
+        let out = run(s6::gatewayctl_clean().args(args), Duration::from_secs(10));
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert!(out.stdout.contains("usage:"), "{args:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{args:?}: {out:?}");
+    }
+    let out = run(
+        s6::gatewayctl_clean().arg("--version"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout_lines().len(), 1, "{out:?}");
+}
+
+// --- never a panic -----------------------------------------------------------------
+
+/// A small deterministic generator (xorshift64*), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn token_pool() -> Vec<OsString> {
+    let text = [
+        "start",
+        "stop",
+        "restart",
+        "status",
+        "list",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+        "-p",
+        "--profile",
+        "--profile=",
+        "--profile=coder",
+        "-pcoder",
+        "--scandir",
+        "--scandir=",
+        "-w",
+        "--wait",
+        "--wait=1",
+        "-T",
+        "--timeout",
+        "--timeout=0",
+        "-T0",
+        "-T1",
+        "-wT",
+        "-Tw",
+        "1",
+        "0",
+        "-1",
+        "99999999999999999999",
+        "1.5",
+        "nan",
+        "--all",
+        "--all=yes",
+        "--json",
+        "--no-supervise",
+        "--",
+        "-",
+        "---",
+        "=",
+        "coder",
+        "default",
+        "typo",
+        "UPPER",
+        "../etc",
+        "a/b",
+        "",
+        " ",
+        "\n",
+        "é",
+        "ß🙂",
+        "-x",
+        "--x",
+        "-pw",
+        "\u{7f}",
+        "\u{1b}[31m",
+        "%s%n",
+        "gateway-coder",
+    ];
+    let mut pool: Vec<OsString> = text.iter().map(OsString::from).collect();
+    pool.push(OsString::from("x".repeat(70)));
+    pool.push(OsString::from("a".repeat(5000)));
+    pool.push(OsString::from_vec(vec![0xff, 0xfe]));
+    pool.push(OsString::from_vec(b"coder\xff".to_vec()));
+    pool.push(OsString::from_vec(b"--profile=\xc3".to_vec()));
+    pool.push(OsString::from_vec(b"-p\x80".to_vec()));
+    pool
+}
+
+#[test]
+fn malformed_argument_lists_never_panic_and_exit_0_1_or_2() {
+    let s6 = ScanDir::with(&[Gateway::new("coder"), Gateway::new("default")]);
+    let pool = token_pool();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for round in 0..400 {
+        let len = rng.below(6);
+        let args: Vec<OsString> = (0..len)
+            .map(|_| pool[rng.below(pool.len())].clone())
+            .collect();
+        // Half run against the fixture's scan directory, half as they are
+        // (not under s6 here).
+        let mut cmd = if round % 2 == 0 {
+            s6.gatewayctl()
+        } else {
+            s6::gatewayctl_clean()
+        };
+        cmd.env("RUST_BACKTRACE", "1").args(&args);
+        let out = run(&mut cmd, Duration::from_secs(60));
+        let all = format!("{}{}", out.stdout, out.stderr);
+        for bad in [
+            "panicked",
+            "RUST_BACKTRACE",
+            "stack backtrace",
+            "thread 'main'",
+        ] {
+            assert!(!all.contains(bad), "{args:?}: {out:?}");
+        }
+        assert!([0, 1, 2].contains(&out.code), "{args:?}: {out:?}");
+        if out.code == 2 {
+            assert!(out.stderr_lines().len() <= 1, "{args:?}: {out:?}");
+            assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        }
+    }
+}

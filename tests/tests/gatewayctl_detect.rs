@@ -1,0 +1,162 @@
+//! How gatewayctl finds s6 without being told: inside a simulated s6-overlay
+//! container (s6-svscan PID 1 on /run/service, /run/s6/basedir present) plain
+//! commands work; outside s6 every command says so in one line and exits 1;
+//! `--scandir` and `S6_PROFILE_GATEWAY_SCANDIR` name a scan directory.
+
+use std::time::Duration;
+
+use hermes_e2e::bins;
+use hermes_e2e::container::{Container, Launch, Setup};
+use hermes_e2e::ns::{NsOptions, PidNs};
+use hermes_e2e::run::{Output, run};
+use hermes_e2e::s6::{self, CLEAN_PATH, Gateway, ScanDir};
+
+const NOT_UNDER_S6: &str = "✗ not under s6 supervision (PID 1 is not s6-svscan with /run/s6/basedir); pass --scandir DIR or set S6_PROFILE_GATEWAY_SCANDIR\n";
+
+/// Every command but `run`, in the forms a user types them.
+const COMMANDS: &[&[&str]] = &[
+    &["start"],
+    &["start", "coder"],
+    &["stop"],
+    &["stop", "coder"],
+    &["stop", "--all"],
+    &["restart", "coder"],
+    &["restart", "--all"],
+    &["status"],
+    &["status", "--all"],
+    &["status", "--json"],
+    &["list"],
+    &["list", "--json"],
+    &["-p", "coder", "stop", "--wait"],
+];
+
+#[test]
+fn inside_an_s6_container_stop_all_works_without_scandir() {
+    let ct = Container::start_with(
+        &[Gateway::new("coder"), Gateway::new("writer")],
+        Launch::Direct,
+    );
+    let out = ct.gatewayctl(&[], &["stop", "--all"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Stopped 2 profile gateway(s) under s6\n",
+        "{out:?}"
+    );
+    for p in ["coder", "writer"] {
+        ct.wait_svstat(p, "down", |s| !s.up && !s.want_up);
+    }
+}
+
+#[test]
+fn inside_an_s6_container_with_an_empty_environment_list_and_status_work() {
+    let ct = Container::start(&[Gateway::new("default"), Gateway::new("coder")]);
+    let out = ct.gatewayctl(&[], &["list"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "coder\ndefault\n"),
+        "{out:?}"
+    );
+    let out = ct.gatewayctl(&[], &["status"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("default  up (pid "), "{out:?}");
+}
+
+#[test]
+fn inside_an_s6_container_with_path_set_to_an_empty_dir_stop_works() {
+    let ct = Container::start(&[Gateway::new("default")]);
+    let empty = ct.empty_dir();
+    let out = ct.gatewayctl(&[("PATH", empty.to_str().unwrap())], &["stop"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Stopped gateway-default under s6\n",
+        "{out:?}"
+    );
+    ct.wait_svstat("default", "down", |s| !s.up);
+}
+
+#[test]
+fn s6_svscan_as_pid1_without_basedir_is_not_under_s6() {
+    let ct = Container::start_setup(
+        &[Gateway::new("coder")],
+        Setup {
+            launch: Launch::Direct,
+            basedir: false,
+        },
+    );
+    let out = ct.gatewayctl(&[], &["stop", "--all"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stderr, NOT_UNDER_S6, "{out:?}");
+    assert!(ct.svstat("coder").up);
+}
+
+/// A PID and mount namespace whose PID 1 is the heartbeat: plainly not s6.
+fn not_s6() -> PidNs {
+    PidNs::start(bins::heartbeat(), &["-q"], NsOptions { mount: true })
+}
+
+fn inside(ns: &PidNs, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = ns.enter(true);
+    cmd.env_clear().arg(bins::gatewayctl()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn outside_s6_every_command_says_so_in_one_line_and_exits_1() {
+    let ns = not_s6();
+    for args in COMMANDS {
+        let out = inside(&ns, &[("PATH", CLEAN_PATH)], args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, NOT_UNDER_S6, "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn scandir_from_the_environment_works_like_the_option() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let mut cmd = s6::gatewayctl_clean();
+    cmd.env("S6_PROFILE_GATEWAY_SCANDIR", s6.scandir())
+        .env("HERMES_HOME", s6.home())
+        .args(["stop", "coder"]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
+    s6.wait_svstat("coder", "down", |s| !s.up);
+}
+
+#[test]
+fn scandir_that_is_not_an_s6_scan_directory_is_refused() {
+    let s6 = ScanDir::start();
+    let plain = s6.root().join("plain");
+    std::fs::create_dir(&plain).expect("mkdir");
+    for args in [&["list"][..], &["stop", "--all"], &["status", "coder"]] {
+        let mut cmd = s6::gatewayctl_clean();
+        cmd.arg("--scandir").arg(&plain).args(args);
+        let out = run(&mut cmd, Duration::from_secs(30));
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "✗ {} is not an s6 scan directory (no .s6-svscan/)\n",
+                plain.display()
+            ),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn scandir_option_is_used_even_outside_s6() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let ns = not_s6();
+    let scandir = s6.scandir().to_str().unwrap().to_owned();
+    let out = inside(
+        &ns,
+        &[("PATH", CLEAN_PATH)],
+        &["--scandir", &scandir, "list"],
+    );
+    assert_eq!((out.code, out.stdout.as_str()), (0, "coder\n"), "{out:?}");
+}
