@@ -148,7 +148,10 @@ impl Container {
             S6_LIMIT,
             "the container's services to be supervised",
             || {
-                pending.retain(|gw| !container.is_supervised(&gw.profile));
+                pending.retain(|gw| {
+                    !(container.is_supervised(&gw.profile)
+                        && s6::is_listening(&container.service_dir(&gw.profile)))
+                });
                 pending.is_empty()
             },
         );

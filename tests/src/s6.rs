@@ -60,6 +60,7 @@ pub struct Gateway {
     ready_delay_ms: u64,
     finish_delay_ms: Option<u64>,
     down: bool,
+    linked: bool,
 }
 
 impl Gateway {
@@ -74,6 +75,7 @@ impl Gateway {
             ready_delay_ms: 0,
             finish_delay_ms: None,
             down: false,
+            linked: false,
         }
     }
 
@@ -113,6 +115,13 @@ impl Gateway {
     /// The service has a `down` file: supervised, but not started.
     pub fn down(mut self) -> Gateway {
         self.down = true;
+        self
+    }
+
+    /// The service directory lives outside the scan directory, which holds a
+    /// symlink to it (as s6-rc links its compiled service directories).
+    pub fn linked(mut self) -> Gateway {
+        self.linked = true;
         self
     }
 
@@ -371,8 +380,20 @@ impl ScanDir {
                 &self.finish_marker(&gw.profile),
             );
             let target = self.service_dir(&gw.profile);
-            fs::rename(&staged, &target)
-                .unwrap_or_else(|e| panic!("install {}: {e}", target.display()));
+            if gw.linked {
+                let real = self
+                    .root()
+                    .join("linked")
+                    .join(format!("gateway-{}", gw.profile));
+                fs::create_dir_all(self.root().join("linked")).expect("mkdir linked");
+                fs::rename(&staged, &real)
+                    .unwrap_or_else(|e| panic!("install {}: {e}", real.display()));
+                std::os::unix::fs::symlink(&real, &target)
+                    .unwrap_or_else(|e| panic!("symlink {}: {e}", target.display()));
+            } else {
+                fs::rename(&staged, &target)
+                    .unwrap_or_else(|e| panic!("install {}: {e}", target.display()));
+            }
             fs::create_dir_all(self.profile_home(&gw.profile)).expect("create the profile home");
         }
     }
@@ -384,10 +405,17 @@ impl ScanDir {
         self.install(gateways);
         self.rescan();
         let mut pending: Vec<&Gateway> = gateways.iter().collect();
-        proc::wait_until(S6_LIMIT, "s6-svok on the new services", || {
-            pending.retain(|gw| !self.is_supervised(&gw.profile));
-            pending.is_empty()
-        });
+        proc::wait_until(
+            S6_LIMIT,
+            "s6-supervise listening on the new services",
+            || {
+                pending.retain(|gw| {
+                    !(self.is_supervised(&gw.profile)
+                        && is_listening(&self.service_dir(&gw.profile)))
+                });
+                pending.is_empty()
+            },
+        );
         let up: Vec<&str> = gateways
             .iter()
             .filter(|g| g.stays_up())
@@ -396,13 +424,24 @@ impl ScanDir {
         self.wait_armed(&up);
     }
 
-    /// `s6-svscanctl -a`: rescan now.
+    /// `s6-svscanctl -a`: rescan now. Retried (bounded) while s6-svscan is
+    /// not listening yet: its control FIFO exists a moment before it is open.
     pub fn rescan(&self) {
-        let out = run::run(
-            Command::new("s6-svscanctl").arg("-a").arg(&self.scandir),
-            Duration::from_secs(10),
-        );
-        assert_eq!(out.code, 0, "s6-svscanctl -a: {out:?}");
+        let deadline = std::time::Instant::now() + S6_LIMIT;
+        loop {
+            let out = run::run(
+                Command::new("s6-svscanctl").arg("-a").arg(&self.scandir),
+                Duration::from_secs(10),
+            );
+            if out.code == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s6-svscanctl -a keeps failing: {out:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// True when `s6-svok` says an s6-supervise runs on the service.
@@ -637,6 +676,18 @@ pub fn armed_dummy_gateways(which: impl Fn(i32, &Path) -> Option<String>) -> Has
         }
     }
     armed
+}
+
+/// True when an s6-supervise has the control FIFO of the service directory
+/// `dir` open (opening it for writing without blocking then succeeds; s6-svok
+/// only checks the lock, which is taken a moment before).
+pub fn is_listening(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.join("supervise/control"))
+        .is_ok()
 }
 
 /// Every pid in /proc.

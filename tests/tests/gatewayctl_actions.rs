@@ -283,3 +283,24 @@ fn dash_p_wins_over_hermes_home() {
 fn profile_default_when_nothing_names_one() {
     stop_and_check(|s6| s6.ctl(&["stop"]), "default");
 }
+
+#[test]
+fn linked_gateway_is_acted_on_like_any_other() {
+    let s6 = ScanDir::with(&[Gateway::new("linked").linked()]);
+    let out = s6.ctl(&["restart", "linked"]);
+    assert_ok(&out, "✓ Restarted gateway-linked under s6");
+    assert_eq!(s6.desired_state("linked").as_deref(), Some("running"));
+}
+
+#[test]
+fn default_profile_from_a_profile_hermes_home_records_in_the_root() {
+    let s6 = ScanDir::with(&[Gateway::new("default"), Gateway::new("writer")]);
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_HOME", s6.profile_home("writer"))
+        .args(["stop", "default"]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_ok(&out, "✓ Stopped gateway-default under s6");
+    assert_eq!(s6.desired_state("default").as_deref(), Some("stopped"));
+    assert_eq!(s6.desired_state("writer"), None);
+    assert!(s6.svstat("writer").up);
+}

@@ -210,3 +210,18 @@ fn start_all_is_a_usage_error_and_starts_nothing() {
     assert!(!st.up && !st.want_up, "{st:?}");
     assert_eq!(s6.desired_state("coder"), None);
 }
+
+#[test]
+fn stop_all_acts_on_gateways_linked_into_the_scan_directory() {
+    let s6 = ScanDir::with(&[Gateway::new("plain"), Gateway::new("linked").linked()]);
+    assert!(s6.service_dir("linked").is_symlink());
+    let out = s6.ctl(&["stop", "--all"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Stopped 2 profile gateway(s) under s6\n",
+        "{out:?}"
+    );
+    for p in ["plain", "linked"] {
+        s6.wait_svstat(p, "down", |s| !s.up && !s.want_up);
+    }
+}
