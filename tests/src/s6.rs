@@ -26,26 +26,38 @@ pub const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,ready,pid,exitcode,signa
 const S6_LIMIT: Duration = Duration::from_secs(20);
 
 /// The `dummy-gateway` test program (tests/src/bin/dummy-gateway.rs).
-/// `HERMES_DUMMY_GATEWAY` names it explicitly; otherwise it is looked for
-/// beside the running executable and one level up (an integration test runs
-/// from `target/<profile>/deps/`, a bin from `target/<profile>/`).
+/// `HERMES_DUMMY_GATEWAY` names it explicitly; otherwise the first that
+/// exists of: beside the running executable and one level up (an
+/// integration test runs from `target/<profile>/deps/`, a bin from
+/// `target/<profile>/`), then `debug/` and `release/` of `$CARGO_TARGET_DIR`
+/// and of the workspace's `target/`.
 pub fn dummy_gateway() -> PathBuf {
     if let Some(path) = std::env::var_os("HERMES_DUMMY_GATEWAY").filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("current_exe");
-    let found = exe
+    let mut dirs: Vec<PathBuf> = exe
         .ancestors()
         .skip(1)
         .take(2)
+        .map(Path::to_path_buf)
+        .collect();
+    let targets = [
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")),
+    ];
+    for target in targets.into_iter().flatten() {
+        dirs.extend([target.join("debug"), target.join("release")]);
+    }
+    dirs.iter()
         .map(|dir| dir.join("dummy-gateway"))
-        .find(|path| path.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "dummy-gateway not found near {}: build it with `cargo build -p hermes-e2e --bin dummy-gateway` (same profile) or set HERMES_DUMMY_GATEWAY",
-            exe.display()
-        )
-    })
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "dummy-gateway not found near {}: build it with `cargo build -p hermes-e2e --bin dummy-gateway` or set HERMES_DUMMY_GATEWAY",
+                exe.display()
+            )
+        })
 }
 
 /// One `gateway-<profile>` service to install: how its dummy gateway behaves
