@@ -13,14 +13,32 @@ const SIG_SETMASK: c_int = 2;
 const WNOHANG: c_int = 1;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const SYS_CLOSE_RANGE: c_long = 436;
-/// `SIG_DFL` is the null handler in every Linux libc.
-const SIG_DFL: usize = 0;
-/// `SIG_ERR` is `(sighandler_t)-1`.
-const SIG_ERR: usize = usize::MAX;
+#[cfg(target_arch = "x86_64")]
+const SYS_RT_SIGACTION: c_long = 13;
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+const SYS_RT_SIGACTION: c_long = 134;
+#[cfg(any(target_arch = "x86", target_arch = "arm"))]
+const SYS_RT_SIGACTION: c_long = 174;
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "x86",
+    target_arch = "arm"
+)))]
+compile_error!("add this architecture's rt_sigaction syscall number to sys.rs");
+/// The kernel's signal set is 64 bits on every supported target.
+const KERNEL_SIGSET_BYTES: usize = 8;
 
 /// `sigset_t`: 1024 bits in both musl and glibc.
 #[repr(C)]
 pub struct SigSet([c_ulong; 1024 / c_ulong::BITS as usize]);
+
+/// The kernel's `struct sigaction`, all zero: `SIG_DFL`, no flags, no
+/// restorer, empty mask. Large enough for every layout the kernel uses (the
+/// restorer field exists on some architectures only), and all-zero in each.
+#[repr(C)]
+struct KernelSigAction([u64; 4]);
 
 /// `siginfo_t`: 128 bytes on every Linux target; only the signal number,
 /// which `sigwaitinfo` returns, is used.
@@ -29,12 +47,8 @@ struct SigInfo([u64; 16]);
 
 #[link(name = "c")]
 unsafe extern "C" {
-    fn sigfillset(set: *mut SigSet) -> c_int;
-    fn sigdelset(set: *mut SigSet, signo: c_int) -> c_int;
-    fn sigismember(set: *const SigSet, signo: c_int) -> c_int;
     fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
     fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
-    fn signal(signo: c_int, handler: usize) -> usize;
     fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn close(fd: c_int) -> c_int;
@@ -55,24 +69,34 @@ fn check(ret: c_int) -> Result<(), Errno> {
 }
 
 impl SigSet {
-    /// Every signal (`sigfillset`) except `excluded` (`sigdelset`).
+    /// Every signal 1..=64 except `excluded`. Built bit by bit rather than
+    /// with `sigfillset`: musl's leaves out 32..=34 (glibc's 32 and 33), which
+    /// the libc reserves for its threads and timers; left unblocked, those
+    /// kill the process (their default action) when anyone sends them.
     pub fn all_except(excluded: &[i32]) -> SigSet {
         let mut set = SigSet([0; 1024 / c_ulong::BITS as usize]);
-        // SAFETY: `set` is a valid, writable sigset_t; sigfillset and
-        // sigdelset only fail (EINVAL) for out-of-range signal numbers.
-        unsafe {
-            sigfillset(&mut set);
-            for &s in excluded {
-                sigdelset(&mut set, s);
+        for signo in 1..=crate::signals::MAX_SIGNAL {
+            if !excluded.contains(&signo) {
+                let (word, bit) = Self::position(signo);
+                set.0[word] |= 1 << bit;
             }
         }
         set
     }
 
-    /// `sigismember`.
+    /// True when `signo` (1..=64) is in the set.
     pub fn contains(&self, signo: i32) -> bool {
-        // SAFETY: `self` is a valid sigset_t; an out-of-range number gives -1.
-        unsafe { sigismember(self, signo) == 1 }
+        if !(1..=crate::signals::MAX_SIGNAL).contains(&signo) {
+            return false;
+        }
+        let (word, bit) = Self::position(signo);
+        self.0[word] & (1 << bit) != 0
+    }
+
+    /// Word and bit of `signo` in the set, as the kernel lays it out.
+    fn position(signo: i32) -> (usize, u32) {
+        let index = (signo - 1) as u32;
+        ((index / c_ulong::BITS) as usize, index % c_ulong::BITS)
     }
 }
 
@@ -82,16 +106,24 @@ pub fn block_signals(set: &SigSet) -> Result<(), Errno> {
     check(unsafe { sigprocmask(SIG_SETMASK, set, core::ptr::null_mut()) })
 }
 
-/// `signal(signo, SIG_DFL)`: undoes an inherited `SIG_IGN`, which would make
-/// the kernel discard the signal (and, for SIGCHLD, auto-reap children).
+/// `rt_sigaction(signo, SIG_DFL)`: undoes an inherited `SIG_IGN` (for
+/// SIGCHLD it would make the kernel auto-reap children). The raw system call,
+/// because libc's `signal`/`sigaction` refuse the signals it reserves
+/// (32..=34), which we wait for too.
 pub fn set_default_action(signo: i32) -> Result<(), Errno> {
-    // SAFETY: SIG_DFL installs no handler code; the call only changes the
-    // disposition of `signo`.
-    if unsafe { signal(signo, SIG_DFL) } == SIG_ERR {
-        Err(errno())
-    } else {
-        Ok(())
-    }
+    let default = KernelSigAction([0; 4]);
+    // SAFETY: `default` is a valid kernel sigaction (SIG_DFL installs no
+    // handler code) alive for the call; the old action is not requested.
+    let ret = unsafe {
+        syscall(
+            SYS_RT_SIGACTION,
+            signo as c_long,
+            &default as *const KernelSigAction,
+            core::ptr::null_mut::<KernelSigAction>(),
+            KERNEL_SIGSET_BYTES,
+        )
+    };
+    if ret == -1 { Err(errno()) } else { Ok(()) }
 }
 
 /// `sigwaitinfo`: sleeps until one signal of the blocked `set` is pending and
