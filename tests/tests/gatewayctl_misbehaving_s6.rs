@@ -1,0 +1,291 @@
+//! s6 programs that misbehave, as stand-ins in HERMES_S6_BINDIR: one that
+//! hangs forever is bounded by gatewayctl's own timeout (5 s, or the --wait
+//! timeout plus 5 s), reported in one line, and killed with everything it
+//! started; one that floods its stderr with megabytes is cut to one short
+//! line; one that dies by a signal or cannot be executed is one line too.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hermes_e2e::proc;
+use hermes_e2e::run::{Output, run};
+use hermes_e2e::s6;
+
+const PROFILES: [&str; 3] = ["coder", "reader", "writer"];
+/// Longest error line accepted, in characters: the fixed text, the service
+/// name and s6's stderr cut to about 300 characters.
+const LINE_BOUND: usize = 420;
+
+/// A fake scan directory holding [`PROFILES`], and stand-in s6 programs
+/// written from the given script bodies. Every stand-in exports a marker
+/// unique to this bench, so anything it leaves running can be found.
+struct Bench {
+    tmp: tempfile::TempDir,
+    marker: String,
+}
+
+impl Bench {
+    fn new(svc_body: &str, svstat_body: &str) -> Bench {
+        let tmp = tempfile::Builder::new()
+            .prefix("hermes-misbehave-")
+            .tempdir()
+            .expect("tempdir");
+        let marker = format!(
+            "HERMES_STANDIN_MARKER={}",
+            tmp.path().file_name().expect("named").to_string_lossy()
+        );
+        for p in PROFILES {
+            fs::create_dir_all(tmp.path().join(format!("service/gateway-{p}"))).expect("mkdir");
+        }
+        fs::create_dir_all(tmp.path().join("service/.s6-svscan")).expect("mkdir");
+        fs::create_dir_all(tmp.path().join("fake-s6")).expect("mkdir");
+        let pids = s6::shell_quote(&tmp.path().join("pids").to_string_lossy());
+        for (name, body) in [("s6-svc", svc_body), ("s6-svstat", svstat_body)] {
+            s6::write_script(
+                &tmp.path().join("fake-s6").join(name),
+                &format!("#!/bin/sh\nexport {marker}\nPIDS={pids}\n{body}\n"),
+            );
+        }
+        Bench { tmp, marker }
+    }
+
+    fn bindir(&self) -> PathBuf {
+        self.tmp.path().join("fake-s6")
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        let mut cmd = s6::gatewayctl_clean();
+        cmd.env("HERMES_S6_BINDIR", self.bindir())
+            .arg("--scandir")
+            .arg(self.tmp.path().join("service"))
+            .args(args);
+        run(&mut cmd, Duration::from_secs(60))
+    }
+
+    /// The pids the stand-ins wrote to `$PIDS`.
+    fn recorded_pids(&self) -> Vec<i32> {
+        fs::read_to_string(self.tmp.path().join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().parse().expect("a pid"))
+            .collect()
+    }
+
+    /// Live processes (not zombies) whose environment holds the marker.
+    fn live_marked(&self) -> Vec<i32> {
+        s6::all_pids()
+            .into_iter()
+            .filter(|&pid| {
+                fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                    env.split(|&b| b == 0)
+                        .any(|var| var == self.marker.as_bytes())
+                })
+            })
+            .filter(|&pid| !matches!(proc::state(pid), None | Some('Z')))
+            .collect()
+    }
+
+    /// Asserts that every recorded pid and every marked process is gone
+    /// (a zombie awaiting its reaper counts as gone).
+    fn assert_nothing_left(&self, expected_pids: usize) {
+        let pids = self.recorded_pids();
+        assert_eq!(pids.len(), expected_pids, "recorded pids {pids:?}");
+        proc::wait_until(Duration::from_secs(10), "the stand-ins to be gone", || {
+            pids.iter()
+                .all(|&pid| matches!(proc::state(pid), None | Some('Z')))
+                && self.live_marked().is_empty()
+        });
+    }
+}
+
+/// A stand-in that records its pid and a child's, then waits forever.
+const HANG: &str = "echo $$ >> \"$PIDS\"\nsleep 86400 &\necho $! >> \"$PIDS\"\nwait";
+/// A well-behaved `s6-svstat`: up, pid 812, 45 s.
+const STATUS_UP: &str = "echo 'true true true false 812 -1 NA 45'";
+
+fn assert_one_line(out: &Output, expected: &str) {
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert_eq!(out.stderr, format!("{expected}\n"), "{out:?}");
+}
+
+/// The one error line of `out`, checked to be one bounded line of printable
+/// text after `prefix`; returns what follows the prefix.
+fn bounded_line<'a>(out: &'a Output, prefix: &str) -> &'a str {
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert_eq!(
+        out.stderr_lines().len(),
+        1,
+        "not one line: {} bytes",
+        out.stderr.len()
+    );
+    let line = out.stderr.strip_suffix('\n').expect("ends with a newline");
+    assert!(
+        line.chars().count() <= LINE_BOUND,
+        "{} characters: {line:?}",
+        line.chars().count()
+    );
+    assert!(
+        !line.chars().any(char::is_control),
+        "control characters in {line:?}"
+    );
+    line.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+}
+
+// --- hanging ------------------------------------------------------------------
+
+#[test]
+fn hanging_s6_svc_is_killed_after_5s_and_reported_in_one_line() {
+    let bench = Bench::new(HANG, STATUS_UP);
+    let out = bench.ctl(&["stop", "writer"]);
+    assert_one_line(&out, "✗ s6-svc stop on 'gateway-writer' timed out after 5s");
+    bench.assert_nothing_left(2);
+}
+
+#[test]
+fn hanging_s6_svc_under_wait_is_bounded_by_the_wait_timeout_plus_5s() {
+    let bench = Bench::new(HANG, STATUS_UP);
+    let out = bench.ctl(&["stop", "--wait", "-T", "1", "writer"]);
+    assert_one_line(&out, "✗ s6-svc stop on 'gateway-writer' timed out after 6s");
+    bench.assert_nothing_left(2);
+}
+
+#[test]
+fn hanging_s6_svc_on_every_gateway_times_out_on_each_in_restart_all() {
+    let bench = Bench::new(HANG, STATUS_UP);
+    let out = bench.ctl(&["restart", "--all"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "✓ Restarted 0 profile gateway(s) under s6\n");
+    let expected: Vec<String> = PROFILES
+        .iter()
+        .map(|p| {
+            format!("✗ Could not restart gateway-{p}: s6-svc restart on 'gateway-{p}' timed out after 5s")
+        })
+        .collect();
+    assert_eq!(out.stderr_lines(), expected, "{out:?}");
+    bench.assert_nothing_left(2 * PROFILES.len());
+}
+
+#[test]
+fn hanging_s6_svstat_is_killed_after_5s_and_reported_in_one_line() {
+    let bench = Bench::new("exit 0", HANG);
+    let out = bench.ctl(&["status", "coder"]);
+    assert_one_line(
+        &out,
+        "✗ s6-svstat status on 'gateway-coder' timed out after 5s",
+    );
+    bench.assert_nothing_left(2);
+}
+
+#[test]
+fn endless_stderr_flood_from_a_hanging_s6_svc_is_still_bounded_by_the_timeout() {
+    let bench = Bench::new(
+        "echo $$ >> \"$PIDS\"\nwhile :; do echo 's6-svc: fatal: flooding' >&2; done",
+        STATUS_UP,
+    );
+    let out = bench.ctl(&["start", "writer"]);
+    assert_one_line(
+        &out,
+        "✗ s6-svc start on 'gateway-writer' timed out after 5s",
+    );
+    bench.assert_nothing_left(1);
+}
+
+// --- floods -------------------------------------------------------------------
+
+#[test]
+fn megabytes_of_stderr_in_one_line_are_cut_to_one_short_line() {
+    let bench = Bench::new(
+        "head -c 5000000 /dev/zero | tr '\\000' x >&2\nexit 111",
+        STATUS_UP,
+    );
+    let out = bench.ctl(&["stop", "writer"]);
+    let rest = bounded_line(&out, "✗ s6-svc stop on 'gateway-writer' failed (rc=111): ");
+    assert!(
+        rest.starts_with("xxxxxxxxxx") && rest.ends_with("..."),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn megabytes_of_stderr_lines_are_joined_and_cut_to_one_short_line() {
+    let bench = Bench::new(
+        "yes 's6-svc: fatal: unable to control: no' | head -c 5000000 >&2\nexit 111",
+        STATUS_UP,
+    );
+    let out = bench.ctl(&["restart", "writer"]);
+    let rest = bounded_line(
+        &out,
+        "✗ s6-svc restart on 'gateway-writer' failed (rc=111): ",
+    );
+    assert!(
+        rest.starts_with("s6-svc: fatal: unable to control: no; s6-svc: fatal:"),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn megabytes_of_binary_stderr_with_escapes_become_one_printable_line() {
+    let bench = Bench::new(
+        "printf '\\033[2J\\033]0;pwned\\007\\r\\n' >&2\nhead -c 3000000 /dev/urandom >&2\nexit 100",
+        STATUS_UP,
+    );
+    let out = bench.ctl(&["stop", "writer"]);
+    let rest = bounded_line(&out, "✗ s6-svc stop on 'gateway-writer' failed (rc=100): ");
+    assert!(
+        rest.starts_with("\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn megabytes_of_stdout_from_s6_svstat_give_one_short_line() {
+    let bench = Bench::new("exit 0", "head -c 5000000 /dev/zero | tr '\\000' 7\nexit 0");
+    let out = bench.ctl(&["status", "reader"]);
+    bounded_line(
+        &out,
+        "✗ cannot read the s6-svstat output for 'gateway-reader': '777",
+    );
+}
+
+#[test]
+fn stderr_flood_from_a_successful_s6_svc_is_not_shown() {
+    let bench = Bench::new(
+        "head -c 5000000 /dev/zero | tr '\\000' x >&2\nexit 0",
+        STATUS_UP,
+    );
+    let out = bench.ctl(&["stop", "writer"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "✓ Stopped gateway-writer under s6\n", ""),
+        "{out:?}"
+    );
+}
+
+// --- dying, unrunnable ----------------------------------------------------------
+
+#[test]
+fn s6_svc_killed_by_a_signal_is_a_failure_line_with_128_plus_signum() {
+    let bench = Bench::new("echo 'about to crash' >&2\nkill -SEGV $$", STATUS_UP);
+    let out = bench.ctl(&["start", "coder"]);
+    assert_one_line(
+        &out,
+        "✗ s6-svc start on 'gateway-coder' failed (rc=139): about to crash",
+    );
+}
+
+#[test]
+fn s6_svc_that_cannot_be_executed_is_one_line() {
+    let bench = Bench::new("exit 0", STATUS_UP);
+    // Executable by mode, but neither a binary nor a script.
+    let svc = bench.bindir().join("s6-svc");
+    fs::write(&svc, b"\x7fELF garbage\n").expect("write");
+    let out = bench.ctl(&["stop", "coder"]);
+    bounded_line(&out, "✗ cannot start s6-svc for 'gateway-coder': ");
+    // The well-behaved s6-svstat also shows the bench is otherwise sound.
+    let out = bench.ctl(&["status", "coder"]);
+    assert_eq!(out.stdout, "coder  up (pid 812) 45s\n", "{out:?}");
+}
