@@ -131,7 +131,7 @@ impl Container {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
-        let ns = PidNs::spawn(&mut cmd);
+        let ns = s6::spawn_logged(&mut cmd, &root.join("svscan.log"));
         let pid1 = ns.pid1();
         let container = Container {
             ns: Some(ns),
@@ -148,10 +148,7 @@ impl Container {
             S6_LIMIT,
             "the container's services to be supervised",
             || {
-                pending.retain(|gw| {
-                    !(container.is_supervised(&gw.profile)
-                        && s6::is_listening(&container.service_dir(&gw.profile)))
-                });
+                pending.retain(|gw| !s6::supervise_settled(&container.service_dir(&gw.profile)));
                 pending.is_empty()
             },
         );
@@ -273,7 +270,8 @@ impl Container {
         })
     }
 
-    /// Waits (bounded) until each of `profiles` runs an armed dummy gateway.
+    /// Waits (bounded) until each of `profiles` runs an armed dummy gateway
+    /// and s6-svstat says it is up.
     pub fn wait_armed(&self, profiles: &[&str]) {
         if profiles.is_empty() {
             return;
@@ -282,6 +280,9 @@ impl Container {
             let armed = self.armed_gateways();
             profiles.iter().all(|p| armed.contains_key(*p))
         });
+        for p in profiles {
+            self.wait_svstat(p, "up", |s| s.up);
+        }
     }
 
     /// `nsenter -t PID1 -p -m -- PROGRAM ARGS...`: runs inside the container

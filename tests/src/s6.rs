@@ -276,7 +276,7 @@ impl ScanDir {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
-        let ns = PidNs::spawn(&mut cmd);
+        let ns = spawn_logged(&mut cmd, &tmp.path().join("svscan.log"));
         let control = scandir.join(".s6-svscan/control");
         proc::wait_until(S6_LIMIT, "s6-svscan to create .s6-svscan/control", || {
             control.exists()
@@ -421,10 +421,7 @@ impl ScanDir {
             S6_LIMIT,
             "s6-supervise listening on the new services",
             || {
-                pending.retain(|gw| {
-                    !(self.is_supervised(&gw.profile)
-                        && is_listening(&self.service_dir(&gw.profile)))
-                });
+                pending.retain(|gw| !supervise_settled(&self.service_dir(&gw.profile)));
                 pending.is_empty()
             },
         );
@@ -523,7 +520,9 @@ impl ScanDir {
     }
 
     /// Waits (bounded) until every profile in `profiles` runs an armed dummy
-    /// gateway (see [`ScanDir::armed_gateways`]).
+    /// gateway (see [`ScanDir::armed_gateways`]) and s6-svstat says it is up
+    /// (s6-supervise writes its status file after the fork, so the gateway
+    /// can be running before s6 says so).
     pub fn wait_armed(&self, profiles: &[&str]) {
         if profiles.is_empty() {
             return;
@@ -532,6 +531,9 @@ impl ScanDir {
             let armed = self.armed_gateways();
             profiles.iter().all(|p| armed.contains_key(*p))
         });
+        for p in profiles {
+            self.wait_svstat(p, "up", |s| s.up);
+        }
     }
 
     /// The host pid of the armed dummy gateway of `profile`, if one runs.
@@ -618,6 +620,19 @@ impl Drop for ScanDir {
     }
 }
 
+/// [`PidNs::spawn`], but a failure to start also shows `log` (where the
+/// namespace's output goes), so a broken setup explains itself.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> PidNs {
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| PidNs::spawn(cmd)));
+    started.unwrap_or_else(|_| {
+        panic!(
+            "the namespace did not start; {}:\n{}",
+            log.display(),
+            fs::read_to_string(log).unwrap_or_default()
+        )
+    })
+}
+
 /// `gatewayctl` (the static build under test) with an environment holding
 /// only PATH.
 pub fn gatewayctl_clean() -> Command {
@@ -700,6 +715,13 @@ pub fn is_listening(dir: &Path) -> bool {
         .custom_flags(libc::O_NONBLOCK)
         .open(dir.join("supervise/control"))
         .is_ok()
+}
+
+/// True once the s6-supervise of the service directory `dir` is fully
+/// started: it listens on its control FIFO and has written its status file
+/// (s6-svok says yes earlier, from the lock alone).
+pub fn supervise_settled(dir: &Path) -> bool {
+    is_listening(dir) && dir.join("supervise/status").is_file()
 }
 
 /// Every pid in /proc.
