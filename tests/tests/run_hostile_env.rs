@@ -1,0 +1,426 @@
+//! `gatewayctl run` under a hostile environment, against real s6: a
+//! HERMES_HEARTBEAT that is a directory, a file that is not executable or not
+//! a program, a huge name, a relative name (never searched in PATH), or
+//! nothing usable at all. Each bad candidate gets one warning line and the
+//! next one is tried; the real heartbeat is exec'd where one is reachable;
+//! with none, the in-process hold says so and keeps running. Either way it
+//! never dies of anything but a stop request, which it answers with 143.
+//!
+//! A copy of gatewayctl alone in a temporary directory stands for an image
+//! without the heartbeat (the release directory has one beside gatewayctl).
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hermes_e2e::bins;
+use hermes_e2e::proc::{self, Proc};
+use hermes_e2e::s6::{self, Gateway, ScanDir};
+
+/// The line the in-process hold starts with.
+const HOLD_NOTICE: &str = "`hermes-heartbeat` is unavailable; keeping the s6 CMD process alive in-process until the container is stopped.";
+const BREADCRUMB: &str = "✓ gateway-default is running under s6 supervision; this CMD process now only keeps the container alive. To run the gateway in the foreground instead, pass --no-supervise or set HERMES_GATEWAY_NO_SUPERVISE=1.";
+/// Where `make static` tells gatewayctl to look last (PREFIX=/usr/local).
+const BUILT_IN_HEARTBEAT: &str = "/usr/local/bin/hermes-heartbeat";
+/// Signals that must not end the hold (nor stop it).
+const HARMLESS: [i32; 13] = [
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+    libc::SIGWINCH,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+    libc::SIGURG,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGVTALRM,
+    40,
+];
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A real s6 scan directory with a `default` gateway that is down (so `run`
+/// visibly starts it), and a scratch directory.
+struct Setup {
+    s6: ScanDir,
+    scratch: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            s6: ScanDir::with(&[Gateway::new("default").down()]),
+            scratch: tempfile::Builder::new()
+                .prefix("hermes-run-hostile-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    /// A copy of the static gatewayctl alone in its own directory.
+    fn lone_gatewayctl(&self) -> PathBuf {
+        let dir = self.scratch.path().join("alone");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let copy = dir.join("gatewayctl");
+        fs::copy(bins::gatewayctl(), &copy).expect("copy gatewayctl");
+        copy
+    }
+
+    /// Starts `program --scandir <scandir> run` with only HERMES_HOME, the
+    /// given PATH (none when `None`) and `env`; stderr goes to a file.
+    fn run(&self, program: &Path, path: Option<&str>, env: &[(&str, OsString)]) -> Running {
+        let stderr = self.scratch.path().join(format!(
+            "stderr-{}",
+            fs::read_dir(self.scratch.path()).map_or(0, Iterator::count)
+        ));
+        let mut cmd = Command::new(program);
+        cmd.env_clear().env("HERMES_HOME", self.s6.home());
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd.arg("--scandir")
+            .arg(self.s6.scandir())
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).expect("stderr file"));
+        Running {
+            proc: Proc::spawn(&mut cmd),
+            stderr,
+        }
+    }
+}
+
+struct Running {
+    proc: Proc,
+    stderr: PathBuf,
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until stderr holds `line` as a whole line; gives all
+    /// of stderr.
+    fn wait_line(&self, line: &str) -> String {
+        proc::wait_until(LIMIT, &format!("the line {line:?}"), || {
+            self.stderr().lines().any(|l| l == line)
+        });
+        self.stderr()
+    }
+
+    fn exe(&self) -> Option<PathBuf> {
+        fs::read_link(format!("/proc/{}/exe", self.proc.pid())).ok()
+    }
+
+    /// Sends every harmless signal, then SIGTERM: the exit code must be 143
+    /// (an earlier death would show another code, a stop would never exit)
+    /// and the last line the heartbeat's exit line.
+    fn survives_all_but_term(mut self) {
+        let pid = self.proc.pid();
+        // Only once it has them in hand: before that, any program dies of them.
+        proc::wait_until(LIMIT, "the harmless signals blocked or caught", || {
+            in_sigtimedwait(pid)
+                || handled_signals(pid).is_some_and(|mask| {
+                    HARMLESS
+                        .iter()
+                        .all(|&signo| mask & (1u64 << (signo - 1)) != 0)
+                })
+        });
+        for signo in HARMLESS {
+            self.proc.signal(signo);
+        }
+        // Let the harmless signals land before the TERM.
+        proc::wait_until(LIMIT, "the harmless signals handled", || {
+            signals_pending(pid) == Some(0)
+        });
+        assert!(
+            self.proc.is_running(),
+            "died of a harmless signal: {}",
+            self.stderr()
+        );
+        self.proc.signal(libc::SIGTERM);
+        let code = self.proc.exit_code(LIMIT);
+        let stderr = self.stderr();
+        assert_eq!(code, 143, "{stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some("hermes-heartbeat: SIGTERM, exiting 143"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Signals `pid` blocks, ignores or catches (/proc/PID/status).
+fn handled_signals(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let masks: Option<Vec<u64>> = status
+        .lines()
+        .filter(|l| {
+            ["SigBlk:", "SigIgn:", "SigCgt:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .collect();
+    Some(masks?.into_iter().fold(0, |all, m| all | m))
+}
+
+/// True while `pid` sleeps in rt_sigtimedwait (which lifts the block on the
+/// signals it waits for, so the masks alone do not show them).
+fn in_sigtimedwait(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("sigtimedwait"))
+        || fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.split_whitespace().next() == Some("128"))
+}
+
+/// Signals pending for `pid` (thread and process), from /proc/PID/status.
+fn signals_pending(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+        .map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .sum()
+}
+
+/// An expected stderr line: exact, or a failed exec whose OS error text is
+/// the C library's own (musl's, in the static build), so only its number
+/// is fixed.
+enum Line {
+    Exact(String),
+    FailedExec { path: String, errno: i32 },
+}
+
+impl Line {
+    fn exact(text: &str) -> Line {
+        Line::Exact(text.to_owned())
+    }
+
+    fn failed_exec(path: &str, errno: i32) -> Line {
+        Line::FailedExec {
+            path: path.to_owned(),
+            errno,
+        }
+    }
+
+    /// `⚠ cannot exec '<path>': <OS error> (os error N); trying the next place`.
+    fn matches(&self, line: &str) -> bool {
+        match self {
+            Line::Exact(text) => line == text,
+            Line::FailedExec { path, errno } => {
+                let head = format!("⚠ cannot exec '{path}': ");
+                let tail = format!(" (os error {errno}); trying the next place");
+                line.starts_with(&head)
+                    && line.ends_with(&tail)
+                    && line.len() > head.len() + tail.len()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Exact(text) => write!(f, "{text:?}"),
+            Line::FailedExec { path, errno } => {
+                write!(f, "\"⚠ cannot exec '{path}': ... (os error {errno}); ...\"")
+            }
+        }
+    }
+}
+
+fn assert_lines(stderr: &str, expected: &[Line]) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let ok = lines.len() == expected.len()
+        && lines
+            .iter()
+            .zip(expected)
+            .all(|(line, want)| want.matches(line));
+    assert!(ok, "stderr lines\n{lines:#?}\ndo not match\n{expected:#?}");
+}
+
+/// False (and says why) when this machine has a heartbeat at the built-in
+/// path: the lone copy would then find it, and no hold could be seen.
+fn built_in_is_absent() -> bool {
+    let absent = !Path::new(BUILT_IN_HEARTBEAT).exists();
+    if !absent {
+        eprintln!("skipped: {BUILT_IN_HEARTBEAT} exists on this machine");
+    }
+    absent
+}
+
+/// The lines a lone copy prints after the HERMES_HEARTBEAT warning, if any:
+/// its neighbour and the built-in path are missing, then the hold.
+fn lone_tail(copy: &Path) -> Vec<Line> {
+    let beside = copy.with_file_name("hermes-heartbeat");
+    vec![
+        Line::failed_exec(&beside.to_string_lossy(), libc::ENOENT),
+        Line::failed_exec(BUILT_IN_HEARTBEAT, libc::ENOENT),
+        Line::exact(HOLD_NOTICE),
+    ]
+}
+
+/// Starts the lone copy with HERMES_HEARTBEAT set to `heartbeat`, waits for
+/// the hold, and checks the lines: breadcrumb, `first_warning`, the rest.
+fn assert_falls_through_to_the_hold(heartbeat: OsString, first_warning: Line) {
+    if !built_in_is_absent() {
+        return;
+    }
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    let running = setup.run(
+        &copy,
+        Some(s6::CLEAN_PATH),
+        &[("HERMES_HEARTBEAT", heartbeat)],
+    );
+    let stderr = running.wait_line(HOLD_NOTICE);
+    let mut expected = vec![Line::exact(BREADCRUMB), first_warning];
+    expected.extend(lone_tail(&copy));
+    assert_lines(&stderr, &expected);
+    assert_eq!(running.exe(), Some(copy.clone()), "still gatewayctl");
+    let st = setup.s6.wait_svstat("default", "up", |s| s.up);
+    assert!(st.want_up, "{st:?}");
+    assert_eq!(
+        setup.s6.desired_state("default").as_deref(),
+        Some("running")
+    );
+    running.survives_all_but_term();
+}
+
+/// A file named `hermes-heartbeat` in a fresh directory, with `content`
+/// and `mode` (a path, not an open temp file: exec of a file still open for
+/// writing fails with ETXTBSY instead).
+fn heartbeat_file(content: &[u8], mode: u32) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hermes-heartbeat");
+    fs::write(&file, content).expect("write");
+    s6::chmod(&file, mode);
+    (dir, file)
+}
+
+// --- one bad candidate, then the next ---------------------------------------------
+
+#[test]
+fn heartbeat_that_is_a_directory_warns_and_falls_through_to_the_hold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shown = dir.path().to_string_lossy().into_owned();
+    assert_falls_through_to_the_hold(dir.path().into(), Line::failed_exec(&shown, libc::EACCES));
+}
+
+#[test]
+fn heartbeat_that_is_not_executable_warns_and_falls_through_to_the_hold() {
+    let (_dir, file) = heartbeat_file(b"#!/bin/sh\nexec sleep 1000\n", 0o644);
+    let shown = file.to_string_lossy().into_owned();
+    assert_falls_through_to_the_hold(file.into(), Line::failed_exec(&shown, libc::EACCES));
+}
+
+#[test]
+fn heartbeat_that_is_no_program_warns_and_falls_through_to_the_hold() {
+    let (_dir, file) = heartbeat_file(b"\x7fELF but not really\n", 0o755);
+    let shown = file.to_string_lossy().into_owned();
+    assert_falls_through_to_the_hold(file.into(), Line::failed_exec(&shown, libc::ENOEXEC));
+}
+
+#[test]
+fn heartbeat_with_a_huge_name_warns_in_one_short_line_and_falls_through_to_the_hold() {
+    // 100,000 bytes, no NUL: far past PATH_MAX, within one environment string.
+    let mut huge = b"/".to_vec();
+    while huge.len() < 100_000 {
+        huge.extend_from_slice(b"hermes-heartbeat-");
+    }
+    // The warning shows the first 80 characters, then `...`.
+    let shown: String = String::from_utf8_lossy(&huge).chars().take(80).collect();
+    assert_falls_through_to_the_hold(
+        OsString::from_vec(huge),
+        Line::failed_exec(&format!("{shown}..."), libc::ENAMETOOLONG),
+    );
+}
+
+#[test]
+fn relative_heartbeat_is_never_searched_in_path() {
+    if !built_in_is_absent() {
+        return;
+    }
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    // PATH leads straight to a real heartbeat: searching it would find one.
+    let path = format!("{}:{}", bins::bin_dir().display(), s6::CLEAN_PATH);
+    let running = setup.run(
+        &copy,
+        Some(&path),
+        &[("HERMES_HEARTBEAT", "hermes-heartbeat".into())],
+    );
+    let stderr = running.wait_line(HOLD_NOTICE);
+    let mut expected = vec![
+        Line::exact(BREADCRUMB),
+        Line::exact(
+            "⚠ cannot exec 'hermes-heartbeat': not an absolute path; trying the next place",
+        ),
+    ];
+    expected.extend(lone_tail(&copy));
+    assert_lines(&stderr, &expected);
+    assert_eq!(running.exe(), Some(copy));
+    running.survives_all_but_term();
+}
+
+// --- nothing usable at all ---------------------------------------------------------
+
+#[test]
+fn no_usable_heartbeat_and_no_path_holds_in_process_and_answers_term_with_143() {
+    if !built_in_is_absent() {
+        return;
+    }
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    // The neighbour is there by name, but it is a directory.
+    let beside = copy.with_file_name("hermes-heartbeat");
+    fs::create_dir(&beside).expect("mkdir");
+    // No PATH at all, and an empty HERMES_HEARTBEAT (the same as unset).
+    let running = setup.run(&copy, None, &[("HERMES_HEARTBEAT", OsString::new())]);
+    let stderr = running.wait_line(HOLD_NOTICE);
+    assert_lines(
+        &stderr,
+        &[
+            Line::exact(BREADCRUMB),
+            Line::failed_exec(&beside.to_string_lossy(), libc::EACCES),
+            Line::failed_exec(BUILT_IN_HEARTBEAT, libc::ENOENT),
+            Line::exact(HOLD_NOTICE),
+        ],
+    );
+    running.survives_all_but_term();
+}
+
+// --- a bad candidate, then the real heartbeat ------------------------------------------
+
+#[test]
+fn bad_heartbeat_falls_through_to_the_real_one_beside_gatewayctl() {
+    let setup = Setup::new();
+    let heartbeat = fs::canonicalize(bins::heartbeat()).expect("heartbeat path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = setup.run(
+        &bins::gatewayctl(),
+        Some(s6::CLEAN_PATH),
+        &[("HERMES_HEARTBEAT", dir.path().into())],
+    );
+    proc::wait_until(LIMIT, "the exec of the real heartbeat", || {
+        running.exe().as_deref() == Some(heartbeat.as_path())
+    });
+    assert_lines(
+        &running.stderr(),
+        &[
+            Line::exact(BREADCRUMB),
+            Line::failed_exec(&dir.path().to_string_lossy(), libc::EACCES),
+        ],
+    );
+    assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
+    running.survives_all_but_term();
+}
