@@ -447,6 +447,19 @@ fn supervised_child_is_never_refused_while_its_gateway_is_up() {
     );
 }
 
+#[test]
+fn empty_supervised_child_is_not_the_recursion_guard() {
+    let ct = container_down(&["default"]);
+    let (marker, command) = marker_command(&ct, 5);
+    let env = [("HERMES_S6_SUPERVISED_CHILD", "")];
+    let mut cmd = ct.spawn_cmd(&env, bins::gatewayctl(), &run_args(&[], &command));
+    wait_for_heartbeat(&cmd);
+    let st = ct.wait_svstat("default", "up and wanted up", |s| s.up && s.want_up);
+    assert!(st.up);
+    assert!(!marker.exists(), "COMMAND ran in the foreground");
+    assert_eq!(stop_cmd(&mut cmd, libc::SIGTERM), 143);
+}
+
 /// gatewayctl on the host with a clean environment: PID 1 here is not
 /// s6-svscan, and no scan directory is named.
 fn host_gatewayctl(args: &[&str]) -> Output {
