@@ -13,6 +13,14 @@ use crate::state::{self, Desired};
 /// What `--all` prints when there is nothing to act on (exit 0).
 pub const NONE_REGISTERED: &str = "No profile gateways registered under s6";
 
+/// The s6 programs an action runs (a restart reads the state first).
+pub fn programs(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::Start | Action::Stop => &["s6-svc"],
+        Action::Restart => &["s6-svc", "s6-svstat"],
+    }
+}
+
 /// The desired state an action leaves behind.
 fn desired(action: Action) -> Desired {
     match action {

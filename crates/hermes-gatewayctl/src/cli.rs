@@ -216,6 +216,22 @@ where
     let Some(command) = command else {
         return Ok(global.special.unwrap_or(Parsed::Help));
     };
+    let all = matches!(
+        command,
+        Command::Act {
+            target: Target::All,
+            ..
+        } | Command::Status {
+            target: Target::All,
+            ..
+        }
+    );
+    if let (true, Some(p)) = (all, &global.profile) {
+        return Err(Error::usage(format!(
+            "--all and a profile ({}) exclude each other",
+            crate::error::shown(p)
+        )));
+    }
     Ok(Parsed::Args(Args {
         profile: global.profile,
         scandir: global.scandir,
@@ -477,6 +493,8 @@ mod tests {
             &["stop", "-p"],
             &["stop", "a", "b"],
             &["stop", "--all", "coder"],
+            &["-p", "coder", "stop", "--all"],
+            &["status", "--all", "--profile", "coder"],
             &["start", "--all"],
             &["stop", "-T", "0"],
             &["stop", "-T", "soon"],

@@ -44,6 +44,8 @@ pub fn hold() -> Result<std::convert::Infallible, std::io::Error> {
         let _ = signals.add_signal(signo);
     }
     out::stderr(NOTICE);
+    // Like the heartbeat: pin no mount for as long as the container lives.
+    let _ = std::env::set_current_dir("/");
     reap_children();
     loop {
         for signo in signals.wait() {

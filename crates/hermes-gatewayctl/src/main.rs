@@ -21,7 +21,6 @@ use cli::{Args, Command, Parsed, Target};
 use error::{EXIT_FAILED, EXIT_OK, Error};
 use profile::Homes;
 use s6::S6;
-use s6::locate::Programs;
 use s6::scandir::ScanDir;
 
 fn main() -> ExitCode {
@@ -74,32 +73,37 @@ fn dispatch(args: Args) -> Result<u8, Error> {
             wait,
         } => {
             let profile = homes.resolve(argument.as_deref(), option)?;
-            act::one(&connect(scandir)?, &homes, &profile, action, wait)?;
+            act::one(
+                &connect(scandir, act::programs(action))?,
+                &homes,
+                &profile,
+                action,
+                wait,
+            )?;
             Ok(EXIT_OK)
         }
         Command::Act {
             action,
             target: Target::All,
             wait,
-        } => Ok(success(act::all(&connect(scandir)?, &homes, action, wait)?)),
+        } => {
+            let s6 = connect(scandir, act::programs(action))?;
+            Ok(success(act::all(&s6, &homes, action, wait)?))
+        }
         Command::Status { target, json } => {
             let profile = match target {
                 Target::One(argument) => Some(homes.resolve(argument.as_deref(), option)?),
                 Target::All => None,
             };
-            Ok(success(status::status(
-                &connect(scandir)?,
-                profile.as_deref(),
-                json,
-            )?))
+            let s6 = connect(scandir, &["s6-svstat"])?;
+            Ok(success(status::status(&s6, profile.as_deref(), json)?))
         }
     }
 }
 
-/// The scan directory and the s6 programs.
-fn connect(scandir: Option<&std::path::Path>) -> Result<S6, Error> {
-    Ok(S6 {
-        scandir: ScanDir::resolve(scandir)?,
-        programs: Programs::locate()?,
-    })
+/// The scan directory, with the s6 programs the command runs checked.
+fn connect(scandir: Option<&std::path::Path>, programs: &[&'static str]) -> Result<S6, Error> {
+    let s6 = S6::new(ScanDir::resolve(scandir)?);
+    s6.require(programs)?;
+    Ok(s6)
 }

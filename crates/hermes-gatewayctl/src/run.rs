@@ -13,7 +13,6 @@ use crate::error::{self, Error, Warning};
 use crate::hold;
 use crate::out;
 use crate::profile::{self, Homes};
-use crate::s6::locate::Programs;
 use crate::s6::scandir::{self, ScanDir};
 use crate::s6::svstat::Status;
 use crate::s6::{S6, Supervision};
@@ -59,10 +58,7 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         None => return exec_foreground(&req.command),
     };
     let profile = req.homes.resolve(None, req.profile_option)?;
-    let s6 = S6 {
-        scandir,
-        programs: Programs::locate()?,
-    };
+    let s6 = S6::new(scandir);
     if opted_out {
         // Two gateways on one profile corrupt its state: refuse while the
         // supervised one is up.
@@ -76,6 +72,7 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         }
         return exec_foreground(&req.command);
     }
+    s6.require(&["s6-svc"])?;
     s6.scandir.registered(&profile)?;
     s6.control(&profile, Action::Start, None)?;
     if let Some(w) = state::record(&req.homes.profile_home(&profile), Desired::Running) {

@@ -44,27 +44,6 @@ fn is_executable_file(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file()) && access(path, Access::EXEC_OK).is_ok()
 }
 
-/// The two s6 programs gatewayctl runs.
-#[derive(Debug, Clone)]
-pub struct Programs {
-    pub svc: PathBuf,
-    pub svstat: PathBuf,
-}
-
-impl Programs {
-    /// Finds `s6-svc` and `s6-svstat`.
-    ///
-    /// # Errors
-    /// `Error::ProgramNotFound` for the first one missing.
-    pub fn locate() -> Result<Programs, Error> {
-        let dirs = search_dirs();
-        Ok(Programs {
-            svc: find("s6-svc", &dirs)?,
-            svstat: find("s6-svstat", &dirs)?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,12 @@ pub mod runner;
 pub mod scandir;
 pub mod svstat;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::Action;
 use crate::error::Error;
 use crate::profile;
-use locate::Programs;
 use runner::Outcome;
 use scandir::ScanDir;
 use svstat::Status;
@@ -33,14 +32,34 @@ pub enum Supervision {
     Unsupervised,
 }
 
-/// s6 at one scan directory, with its programs found.
+/// s6 at one scan directory, and where its programs are.
 #[derive(Debug, Clone)]
 pub struct S6 {
     pub scandir: ScanDir,
-    pub programs: Programs,
+    bindirs: Vec<PathBuf>,
 }
 
 impl S6 {
+    /// s6 at `scandir`, with its programs looked up in `HERMES_S6_BINDIR`
+    /// or the usual places.
+    pub fn new(scandir: ScanDir) -> S6 {
+        S6 {
+            scandir,
+            bindirs: locate::search_dirs(),
+        }
+    }
+
+    /// Checks up front that the programs a command will run exist, so a
+    /// missing one is one error line, not one per gateway.
+    ///
+    /// # Errors
+    /// `ProgramNotFound` for the first one missing.
+    pub fn require(&self, programs: &[&'static str]) -> Result<(), Error> {
+        programs
+            .iter()
+            .try_for_each(|p| locate::find(p, &self.bindirs).map(drop))
+    }
+
     /// Reads the state of `gateway-<profile>`.
     ///
     /// # Errors
@@ -55,7 +74,7 @@ impl S6 {
         ];
         match self.run(
             "s6-svstat",
-            &self.programs.svstat,
+            &locate::find("s6-svstat", &self.bindirs)?,
             "status",
             &service,
             &args,
@@ -92,6 +111,7 @@ impl S6 {
         action: Action,
         wait: Option<Duration>,
     ) -> Result<(), Error> {
+        let svc = locate::find("s6-svc", &self.bindirs)?;
         let service = profile::service(profile);
         let dir = self.scandir.service_dir(profile);
         let notifies = dir.join("notification-fd").is_file();
@@ -119,14 +139,7 @@ impl S6 {
         let mut args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
         args.push(dir.as_os_str());
         let bound = wait.map_or(PROGRAM_BOUND, |w| w + PROGRAM_BOUND);
-        match self.run(
-            "s6-svc",
-            &self.programs.svc,
-            action.verb(),
-            &service,
-            &args,
-            bound,
-        )? {
+        match self.run("s6-svc", &svc, action.verb(), &service, &args, bound)? {
             (0, _) => Ok(()),
             (RC_WAIT_TIMEOUT, _) if wait.is_some() => Err(Error::WaitTimedOut {
                 service,
