@@ -55,7 +55,7 @@ pub enum Error {
         program: &'static str,
         action: &'static str,
         service: String,
-        secs: u64,
+        secs: String,
     },
     /// `--wait` gave up: the service did not reach the state in time.
     WaitTimedOut {
@@ -93,7 +93,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(message) => {
-                write!(f, "{}; {USAGE} (see gatewayctl --help)", one_line(message))
+                write!(f, "{message}; {USAGE} (see gatewayctl --help)")
             }
             Error::InvalidProfile(name) => write!(
                 f,
@@ -204,21 +204,6 @@ pub fn shown(input: &str) -> String {
         out.push_str("...");
     }
     format!("'{out}'")
-}
-
-/// Text with control characters escaped, so a message stays one line
-/// whatever the user typed.
-pub fn one_line(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_debug().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
 }
 
 /// A problem that does not fail the action (the state file could not be written).

@@ -10,6 +10,32 @@ pub fn stdout(line: impl Display) {
 }
 
 /// A message line on stderr; a write error is ignored (nowhere to report it).
+/// Control characters (a newline or an escape sequence in a path, a profile
+/// name or s6's output) are escaped, so every message stays one line.
 pub fn stderr(line: impl Display) {
-    let _ = writeln!(io::stderr().lock(), "{line}");
+    let _ = writeln!(io::stderr().lock(), "{}", one_line(&line.to_string()));
+}
+
+/// `text` with control characters shown escaped (`\n`, `\u{1b}`).
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(one_line("a\nb\x1b[31m\tc"), "a\\nb\\u{1b}[31m\\tc");
+        assert_eq!(one_line("plain ✓ text"), "plain ✓ text");
+    }
 }

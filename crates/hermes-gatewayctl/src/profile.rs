@@ -63,7 +63,9 @@ impl Homes {
 
     pub fn from_hermes_home(home: &Path) -> Homes {
         let trimmed: PathBuf = home.components().collect();
-        let name = trimmed.file_name().and_then(|n| n.to_str());
+        // A name that is not UTF-8 becomes U+FFFD here, which `validate`
+        // then rejects: a profile home is never silently taken for a root.
+        let name = trimmed.file_name().map(|n| n.to_string_lossy());
         let parent = trimmed.parent();
         match (name, parent) {
             (Some(name), Some(parent)) if parent.file_name().is_some_and(|p| p == "profiles") => {
@@ -71,7 +73,7 @@ impl Homes {
                     root: parent
                         .parent()
                         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
-                    profile_from_env: Some(name.to_owned()),
+                    profile_from_env: Some(name.into_owned()),
                 }
             }
             _ => Homes {
@@ -144,6 +146,23 @@ mod tests {
             PathBuf::from("/srv/hermes/profiles/coder")
         );
         assert_eq!(h.profile_home("default"), PathBuf::from("/srv/hermes"));
+    }
+
+    #[test]
+    fn a_profile_home_with_a_bad_name_is_rejected_not_taken_for_a_root() {
+        use std::os::unix::ffi::OsStrExt;
+        let home = Path::new(std::ffi::OsStr::from_bytes(b"/r/profiles/caf\xff"));
+        let h = Homes::from_hermes_home(home);
+        assert_eq!(h.root, PathBuf::from("/r"));
+        assert!(matches!(
+            h.resolve(None, None),
+            Err(Error::InvalidProfile(_))
+        ));
+        let upper = Homes::from_hermes_home(Path::new("/r/profiles/UPPER"));
+        assert!(matches!(
+            upper.resolve(None, None),
+            Err(Error::InvalidProfile(_))
+        ));
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl S6 {
                 program,
                 action,
                 service: service.to_owned(),
-                secs: bound.as_secs(),
+                secs: format_secs(bound),
             }),
             Err(source) => Err(Error::S6Spawn {
                 program,
@@ -193,7 +193,7 @@ fn trim(stderr: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
-    let mut line = crate::error::one_line(&joined);
+    let mut line = joined;
     if line.chars().count() > STDERR_SHOWN {
         line = line.chars().take(STDERR_SHOWN).collect::<String>() + "...";
     }
