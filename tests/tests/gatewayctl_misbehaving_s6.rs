@@ -14,8 +14,9 @@ use hermes_e2e::s6;
 
 const PROFILES: [&str; 3] = ["coder", "reader", "writer"];
 /// Longest error line accepted, in characters: the fixed text, the service
-/// name and s6's stderr cut to about 300 characters.
-const LINE_BOUND: usize = 420;
+/// name, and s6's stderr cut to about 300 characters, each control character
+/// among them shown as an escape of at most 6 (`\u{1b}`).
+const LINE_BOUND: usize = 120 + 6 * 303;
 
 /// A fake scan directory holding [`PROFILES`], and stand-in s6 programs
 /// written from the given script bodies. Every stand-in exports a marker
