@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::proc::{self, Proc};
@@ -99,6 +99,12 @@ impl PidNs {
     /// The exit code of PID 1 (as `unshare` passes it on), within `limit`.
     pub fn exit_code(&mut self, limit: Duration) -> i32 {
         self.outer.exit_code(limit)
+    }
+
+    /// How PID 1 ended (as `unshare` passes it on: its exit code, or its
+    /// death by signal re-raised), or `None` if it still runs after `limit`.
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.outer.wait_timeout(limit)
     }
 
     /// True while PID 1 is alive.

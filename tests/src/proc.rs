@@ -170,3 +170,31 @@ pub fn open_fds(pid: i32) -> Vec<i32> {
     fds.sort_unstable();
     fds
 }
+
+/// One field of /proc/PID/status (`SigPnd`, `VmRSS`, `Uid`, ...), its value
+/// trimmed; `None` when the pid is gone or has no such field.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        (key == name).then(|| value.trim().to_owned())
+    })
+}
+
+/// The kernel function the process sleeps in (/proc/PID/wchan), e.g.
+/// `do_sigtimedwait`; empty when it runs or is gone.
+pub fn wchan(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+/// A pipe as (read end, write end), both close-on-exec, so no other child
+/// inherits them by accident.
+pub fn pipe() -> (fs::File, fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    let ret = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(ret, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are new and owned by nothing else.
+    unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) }
+}

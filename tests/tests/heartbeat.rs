@@ -1,0 +1,562 @@
+//! hermes-heartbeat end to end (issue 2): the static binary, real signals,
+//! real PID namespaces, real orphans. Exit codes are checked as exit codes:
+//! a death by SIGTERM is a failure, not "143".
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use hermes_e2e::bins;
+use hermes_e2e::ns::{NsOptions, PidNs};
+use hermes_e2e::proc::{self, Proc};
+use hermes_e2e::run::run;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// The heartbeat with `args`, all three stdio on /dev/null.
+fn heartbeat(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bins::heartbeat());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// True once `pid` sleeps in its signal wait: start-up is over.
+fn asleep_in_signal_wait(pid: i32) -> bool {
+    proc::state(pid) == Some('S') && proc::wchan(pid).contains("sigtimedwait")
+}
+
+/// Waits until `pid` sleeps in its signal wait; fails at once if it exited.
+fn wait_asleep(pid: i32) {
+    proc::wait_until(LIMIT, "the heartbeat to sleep in its signal wait", || {
+        let state = proc::state(pid);
+        assert!(
+            state.is_some() && state != Some('Z'),
+            "pid {pid} exited during start-up"
+        );
+        asleep_in_signal_wait(pid)
+    });
+}
+
+/// Spawns `cmd` and waits until the heartbeat is asleep.
+fn start(cmd: &mut Command) -> Proc {
+    let p = Proc::spawn(cmd);
+    wait_asleep(p.pid());
+    p
+}
+
+/// The exit code; a death by signal fails the test.
+fn exit_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => panic!("killed by signal {sig} instead of exiting"),
+        _ => panic!("neither exited nor killed: {status:?}"),
+    }
+}
+
+/// Waits for `p` to exit and returns its exit code (never a signal death).
+fn exit_of(p: &mut Proc) -> i32 {
+    let status = p
+        .wait_timeout(LIMIT)
+        .unwrap_or_else(|| panic!("pid {} did not exit within {LIMIT:?}", p.pid()));
+    exit_code(status)
+}
+
+/// Signal bit in the hexadecimal masks of /proc/PID/status.
+fn bit(signo: i32) -> u64 {
+    1 << (signo - 1)
+}
+
+fn mask(pid: i32, field: &str) -> u64 {
+    let hex = proc::status_field(pid, field).unwrap_or_else(|| panic!("no {field} for {pid}"));
+    u64::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{field} {hex:?}: {e}"))
+}
+
+/// Sends `signo` and waits until the heartbeat has taken it and sleeps again.
+fn send_and_wait_consumed(p: &mut Proc, signo: i32) {
+    p.signal(signo);
+    let pid = p.pid();
+    proc::wait_until(LIMIT, &format!("signal {signo} to be consumed"), || {
+        let state = proc::state(pid);
+        assert!(
+            state.is_some() && state != Some('Z'),
+            "signal {signo} ended the heartbeat"
+        );
+        mask(pid, "SigPnd") | mask(pid, "ShdPnd") == 0 && asleep_in_signal_wait(pid)
+    });
+    assert!(p.is_running(), "signal {signo} ended the heartbeat");
+}
+
+/// Reads `file` to its end on a thread; `None` if no end came within LIMIT.
+fn read_to_eof(mut file: fs::File) -> Option<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx.recv_timeout(LIMIT).ok()
+}
+
+/// In a pre_exec hook: duplicates `from` onto `to` (not close-on-exec),
+/// refusing to overwrite a descriptor the child already has.
+fn dup_onto(from: i32, to: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl/dup2 on integer descriptors; async-signal-safe.
+    unsafe {
+        if libc::fcntl(to, libc::F_GETFD) != -1 {
+            return Err(std::io::Error::other("target descriptor already open"));
+        }
+        if libc::dup2(from, to) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn term_gives(args: &[&str], signo: i32, code: i32) {
+    let mut hb = start(&mut heartbeat(args));
+    hb.signal(signo);
+    assert_eq!(exit_of(&mut hb), code);
+}
+
+#[test]
+fn sigterm_exits_143() {
+    term_gives(&[], libc::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_exits_130() {
+    term_gives(&[], libc::SIGINT, 130);
+}
+
+#[test]
+fn sighup_exits_129() {
+    term_gives(&[], libc::SIGHUP, 129);
+}
+
+#[test]
+fn sigquit_exits_131() {
+    term_gives(&[], libc::SIGQUIT, 131);
+}
+
+#[test]
+fn exit_zero_flag_makes_every_termination_signal_exit_0() {
+    for signo in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        term_gives(&["-z"], signo, 0);
+    }
+}
+
+#[test]
+fn non_terminating_signals_are_consumed_and_leave_it_running() {
+    let mut hb = start(&mut heartbeat(&[]));
+    for signo in [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGPIPE,
+        libc::SIGALRM,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGCONT,
+    ] {
+        send_and_wait_consumed(&mut hb, signo);
+    }
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+/// 32..=34 are the numbers musl and glibc reserve for themselves (glibc's
+/// SIGRTMIN is 34): a set made with libc's `sigfillset` leaves them out.
+#[test]
+fn every_realtime_signal_including_libc_reserved_ones_leaves_it_running() {
+    let mut hb = start(&mut heartbeat(&[]));
+    for signo in 32..=64 {
+        send_and_wait_consumed(&mut hb, signo);
+    }
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn stop_then_cont_leaves_it_waiting_and_term_exits_143() {
+    let mut hb = start(&mut heartbeat(&[]));
+    let pid = hb.pid();
+    hb.signal(libc::SIGSTOP);
+    proc::wait_until(LIMIT, "the heartbeat to stop", || {
+        proc::state(pid) == Some('T')
+    });
+    send_and_wait_consumed(&mut hb, libc::SIGCONT);
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn sigterm_ignored_by_the_parent_is_reset_and_term_exits_143() {
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: signal() is async-signal-safe; the hook runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut hb = start(&mut cmd);
+    assert_eq!(
+        mask(hb.pid(), "SigIgn") & bit(libc::SIGTERM),
+        0,
+        "SIGTERM is still ignored"
+    );
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn every_signal_blocked_by_the_parent_term_still_exits_143() {
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: a raw rt_sigprocmask (libc's wrapper drops 32 and 33) with a
+    // full 64-bit set; async-signal-safe, runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let all: u64 = !0;
+            let ret = libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &all as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+            if ret == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut hb = start(&mut cmd);
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+/// The heartbeat as PID 1 of a new PID namespace, stdio on /dev/null.
+fn heartbeat_as_pid1(args: &[&str]) -> PidNs {
+    let mut cmd = PidNs::command(bins::heartbeat(), args, NsOptions::default());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let ns = PidNs::spawn(&mut cmd);
+    wait_asleep(ns.pid1());
+    ns
+}
+
+fn pid1_exit(ns: &mut PidNs) -> i32 {
+    let status = ns
+        .wait_timeout(LIMIT)
+        .unwrap_or_else(|| panic!("PID 1 did not exit within {LIMIT:?}"));
+    exit_code(status)
+}
+
+#[test]
+fn as_pid1_term_from_outside_the_namespace_exits_143() {
+    let mut ns = heartbeat_as_pid1(&[]);
+    ns.signal_pid1(libc::SIGTERM);
+    assert_eq!(pid1_exit(&mut ns), 143);
+}
+
+#[test]
+fn as_pid1_term_from_inside_the_namespace_exits_143() {
+    let mut ns = heartbeat_as_pid1(&[]);
+    let mut kill = ns.enter(false);
+    kill.args(["kill", "-TERM", "1"]);
+    let out = run(&mut kill, LIMIT);
+    // When PID 1 exits the kernel kills the rest of its namespace, and that
+    // can catch `kill` itself before it has exited: 137.
+    assert!(
+        out.code == 0 || out.code == 137,
+        "kill -TERM 1 inside the namespace: {out:?}"
+    );
+    assert_eq!(pid1_exit(&mut ns), 143);
+}
+
+/// A shell script that leaves `$1` orphans behind, each blocked reading the
+/// shell's stdin (a pipe the test holds) until its end, then exiting.
+const ORPHANS_UNTIL_EOF: &str = r#"exec 3<&0
+i=0
+while [ "$i" -lt "$1" ]; do { read x <&3; } & i=$((i+1)); done"#;
+
+#[test]
+fn as_pid1_reaps_200_orphans_that_exit_inside_the_namespace() {
+    let mut ns = heartbeat_as_pid1(&[]);
+    let pid1 = ns.pid1();
+    let (release_r, release_w) = proc::pipe();
+    let mut maker = ns.enter(false);
+    maker
+        .args(["sh", "-c", ORPHANS_UNTIL_EOF, "orphans", "200"])
+        .stdin(release_r)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut maker = Proc::spawn(&mut maker);
+    assert_eq!(exit_of(&mut maker), 0, "the orphan maker failed");
+    proc::wait_until(LIMIT, "200 orphans re-parented to PID 1", || {
+        proc::children(pid1).len() == 200
+    });
+    drop(release_w); // every orphan reads end-of-file and exits
+    proc::wait_until(LIMIT, "PID 1 to reap every orphan", || {
+        proc::children(pid1).is_empty()
+    });
+    ns.signal_pid1(libc::SIGTERM);
+    assert_eq!(pid1_exit(&mut ns), 143);
+}
+
+#[test]
+fn subreaper_flag_reaps_orphans_of_its_descendants_when_not_pid1() {
+    // The shell forks a middle child and execs into the heartbeat, so the
+    // middle child is the heartbeat's. Told to go, the middle child leaves 20
+    // grandchildren behind and exits: they are orphans of a descendant.
+    let script = r#"exec 3<&0
+{ read go <&3 || exit 1
+  i=0
+  while [ "$i" -lt 20 ]; do { read x <&3; } & i=$((i+1)); done
+} &
+exec "$0" -s"#;
+    let (release_r, mut release_w) = proc::pipe();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script])
+        .arg(bins::heartbeat())
+        .stdin(release_r)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut hb = start(&mut cmd);
+    let pid = hb.pid();
+    let middle = proc::children(pid);
+    assert_eq!(middle.len(), 1, "expected one middle child: {middle:?}");
+    release_w
+        .write_all(b"go\n")
+        .expect("tell the middle child to go");
+    proc::wait_until(LIMIT, "20 orphans re-parented to the heartbeat", || {
+        proc::state(middle[0]).is_none() && proc::children(pid).len() == 20
+    });
+    drop(release_w);
+    proc::wait_until(LIMIT, "the heartbeat to reap every orphan", || {
+        proc::children(pid).is_empty()
+    });
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn idle_for_two_seconds_it_makes_no_context_switch() {
+    let mut hb = start(&mut heartbeat(&[]));
+    let before = proc::context_switches(hb.pid());
+    assert!(before > 0, "no context switch count for {}", hb.pid());
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(proc::context_switches(hb.pid()), before);
+    assert!(hb.is_running());
+}
+
+#[test]
+fn working_directory_is_root_whatever_it_was_started_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = heartbeat(&[]);
+    cmd.current_dir(dir.path());
+    let hb = start(&mut cmd);
+    let cwd = fs::read_link(format!("/proc/{}/cwd", hb.pid())).expect("read cwd");
+    assert_eq!(cwd, Path::new("/"));
+}
+
+#[test]
+fn inherited_descriptors_above_2_are_closed_at_start() {
+    let (pipe_r, pipe_w) = proc::pipe();
+    let w = pipe_w.as_raw_fd();
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            dup_onto(2, 901)?;
+            dup_onto(w, 902)?;
+            dup_onto(2, 1900)
+        });
+    }
+    let hb = start(&mut cmd);
+    drop(pipe_w);
+    assert_eq!(proc::open_fds(hb.pid()), [0, 1, 2]);
+    // The parent's pipe is no longer held open: its reader sees the end.
+    assert_eq!(read_to_eof(pipe_r).as_deref(), Some(&b""[..]));
+}
+
+#[test]
+fn ready_fd_receives_one_newline_and_is_closed() {
+    let (ready_r, ready_w) = proc::pipe();
+    let w = ready_w.as_raw_fd();
+    let mut cmd = heartbeat(&["-r", "903"]);
+    // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
+    unsafe {
+        cmd.pre_exec(move || dup_onto(w, 903));
+    }
+    let mut hb = Proc::spawn(&mut cmd);
+    drop(ready_w);
+    assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b"\n"[..]));
+    wait_asleep(hb.pid());
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn stdin_stdout_stderr_closed_at_start_term_still_exits_143() {
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: close() is async-signal-safe; runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..=2 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let mut hb = start(&mut cmd);
+    let fds = proc::open_fds(hb.pid());
+    assert!(fds.is_empty(), "descriptors open: {fds:?}");
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn under_env_i_with_no_path_term_exits_143() {
+    let mut cmd = Command::new("env");
+    cmd.arg("-i")
+        .arg(bins::heartbeat())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut hb = start(&mut cmd);
+    let environ = fs::read(format!("/proc/{}/environ", hb.pid())).expect("read environ");
+    assert!(environ.is_empty(), "environment not empty: {environ:?}");
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn in_a_scratch_root_holding_only_the_binary_as_pid1_term_exits_143() {
+    let root = tempfile::tempdir().expect("temp dir");
+    fs::copy(bins::heartbeat(), root.path().join("hermes-heartbeat")).expect("copy binary");
+    assert_eq!(fs::read_dir(root.path()).expect("list root").count(), 1);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--kill-child"])
+        .arg(format!("--root={}", root.path().display()))
+        .args(["--", "/hermes-heartbeat"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut ns = PidNs::spawn(&mut cmd);
+    wait_asleep(ns.pid1());
+    let seen_root = fs::read_link(format!("/proc/{}/root", ns.pid1())).expect("read root");
+    assert_eq!(seen_root, root.path());
+    ns.signal_pid1(libc::SIGTERM);
+    assert_eq!(pid1_exit(&mut ns), 143);
+}
+
+#[test]
+fn usage_errors_exit_2_with_exactly_one_line() {
+    for args in [
+        &["-x"][..],
+        &["--nope"],
+        &["-r"],
+        &["-r", "abc"],
+        &["--ready-fd=-1"],
+        &["--quiet=yes"],
+        &["extra"],
+        &["-s", "--", "more"],
+    ] {
+        let out = run(Command::new(bins::heartbeat()).args(args), LIMIT);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert!(out.stderr.ends_with('\n'), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.matches('\n').count(), 1, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("hermes-heartbeat: ")
+                && out.stderr.contains("usage: hermes-heartbeat"),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn version_flag_prints_name_and_version() {
+    for flag in ["--version", "-V"] {
+        let out = run(Command::new(bins::heartbeat()).arg(flag), LIMIT);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            out.stdout,
+            format!("hermes-heartbeat {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
+}
+
+#[test]
+fn help_flag_prints_the_usage_and_exits_0() {
+    let out = run(Command::new(bins::heartbeat()).arg("--help"), LIMIT);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("usage: hermes-heartbeat"), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+/// Starts with stderr captured, sends TERM, returns (exit code, stderr).
+fn stderr_after_term(args: &[&str]) -> (i32, String) {
+    let mut cmd = heartbeat(args);
+    cmd.stderr(Stdio::piped());
+    let mut hb = start(&mut cmd);
+    let mut stderr = hb.child().stderr.take().expect("stderr pipe");
+    hb.signal(libc::SIGTERM);
+    let code = exit_of(&mut hb);
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).expect("read stderr");
+    (code, text)
+}
+
+#[test]
+fn exit_line_names_the_signal_and_the_code() {
+    assert_eq!(
+        stderr_after_term(&[]),
+        (143, "hermes-heartbeat: SIGTERM, exiting 143\n".to_owned())
+    );
+}
+
+#[test]
+fn quiet_flag_silences_the_exit_line() {
+    assert_eq!(stderr_after_term(&["-q"]), (143, String::new()));
+}
+
+#[test]
+fn static_binary_has_no_program_interpreter() {
+    const PT_LOAD: u32 = 1;
+    const PT_INTERP: u32 = 3;
+    let elf = fs::read(bins::heartbeat()).expect("read the binary");
+    assert_eq!(&elf[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(elf[4], 2, "not a 64-bit ELF");
+    assert_eq!(elf[5], 1, "not little-endian");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    let types: Vec<u32> = (0..phnum)
+        .map(|i| {
+            let o = phoff + i * phentsize;
+            u32::from_le_bytes(elf[o..o + 4].try_into().unwrap())
+        })
+        .collect();
+    assert!(types.contains(&PT_LOAD), "no PT_LOAD in {types:?}");
+    assert!(!types.contains(&PT_INTERP), "has PT_INTERP: {types:?}");
+}
+
+#[test]
+fn static_binary_is_at_most_16_kib() {
+    let size = fs::metadata(bins::heartbeat()).expect("stat").len();
+    assert!(size <= 16384, "hermes-heartbeat is {size} bytes");
+}
