@@ -6,12 +6,14 @@ use std::path::PathBuf;
 /// The directory holding the static `hermes-heartbeat` and `gatewayctl`.
 /// `make test` sets `HERMES_BIN_DIR`; a plain `cargo test` falls back to the
 /// workspace's musl release directory.
+/// The path is canonical, so it compares equal to `/proc/PID/exe`.
 pub fn bin_dir() -> PathBuf {
-    match std::env::var_os("HERMES_BIN_DIR") {
+    let dir = match std::env::var_os("HERMES_BIN_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/x86_64-unknown-linux-musl/release"),
-    }
+    };
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 fn built(name: &str) -> PathBuf {

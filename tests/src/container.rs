@@ -17,7 +17,7 @@ use crate::bins;
 use crate::ns::{NsOptions, PidNs};
 use crate::proc::{self, Proc};
 use crate::run::{self, Output};
-use crate::s6::{self, CLEAN_PATH, Gateway, SVSTAT_FIELDS, SvStat, shell_quote, write_script};
+use crate::s6::{self, CLEAN_PATH, Gateway, SvStat, shell_quote, write_script};
 
 /// How long the fixture waits for s6 inside the container.
 const S6_LIMIT: Duration = Duration::from_secs(20);
@@ -201,29 +201,13 @@ impl Container {
 
     /// True when `s6-svok` says an s6-supervise runs on the service.
     pub fn is_supervised(&self, profile: &str) -> bool {
-        Command::new("s6-svok")
-            .arg(self.service_dir(profile))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        s6::is_supervised(&self.service_dir(profile))
     }
 
     /// The s6-svstat reading of `profile` (pids as the container sees them),
     /// or `None` when s6-svstat fails.
     pub fn try_svstat(&self, profile: &str) -> Option<SvStat> {
-        let out = run::run(
-            Command::new("s6-svstat")
-                .arg("-o")
-                .arg(SVSTAT_FIELDS)
-                .arg(self.service_dir(profile)),
-            Duration::from_secs(10),
-        );
-        (out.code == 0).then(|| {
-            SvStat::parse(out.stdout.trim())
-                .unwrap_or_else(|| panic!("cannot parse s6-svstat output {:?}", out.stdout))
-        })
+        s6::read_svstat(&self.service_dir(profile))
     }
 
     /// The s6-svstat reading of `profile`; panics when s6-svstat fails.

@@ -7,5 +7,6 @@ pub mod container;
 pub mod ns;
 pub mod podman;
 pub mod proc;
+pub mod rng;
 pub mod run;
 pub mod s6;

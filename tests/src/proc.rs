@@ -198,3 +198,24 @@ pub fn pipe() -> (fs::File, fs::File) {
     // SAFETY: both descriptors are new and owned by nothing else.
     unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) }
 }
+
+/// Blocks every signal 1..=64 with the raw `rt_sigprocmask` call (libc's
+/// wrapper silently drops the numbers it reserves). Async-signal-safe: meant
+/// for a `pre_exec` closure, so the program starts with everything blocked.
+pub fn block_every_signal() -> std::io::Result<()> {
+    let all: u64 = !0;
+    // SAFETY: the kernel reads 8 bytes from `all`, which lives across the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+    if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

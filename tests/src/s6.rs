@@ -196,6 +196,33 @@ impl Gateway {
     }
 }
 
+/// True when `s6-svok` says an s6-supervise runs on the service directory.
+pub fn is_supervised(service_dir: &Path) -> bool {
+    Command::new("s6-svok")
+        .arg(service_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The s6-svstat reading of a service directory, or `None` when s6-svstat
+/// fails (no supervisor); panics on output it cannot parse.
+pub fn read_svstat(service_dir: &Path) -> Option<SvStat> {
+    let out = run::run(
+        Command::new("s6-svstat")
+            .arg("-o")
+            .arg(SVSTAT_FIELDS)
+            .arg(service_dir),
+        Duration::from_secs(10),
+    );
+    (out.code == 0).then(|| {
+        SvStat::parse(out.stdout.trim())
+            .unwrap_or_else(|| panic!("cannot parse s6-svstat output {:?}", out.stdout))
+    })
+}
+
 /// What `s6-svstat -o up,wantedup,normallyup,ready,pid,exitcode,signal,updownfor`
 /// says about one service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -455,32 +482,13 @@ impl ScanDir {
 
     /// True when `s6-svok` says an s6-supervise runs on the service.
     pub fn is_supervised(&self, profile: &str) -> bool {
-        Command::new("s6-svok")
-            .arg(self.service_dir(profile))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        is_supervised(&self.service_dir(profile))
     }
 
     /// The s6-svstat reading of `profile`, or `None` when s6-svstat fails
     /// (no supervisor).
     pub fn try_svstat(&self, profile: &str) -> Option<SvStat> {
-        let out = run::run(
-            Command::new("s6-svstat")
-                .arg("-o")
-                .arg(SVSTAT_FIELDS)
-                .arg(self.service_dir(profile)),
-            Duration::from_secs(10),
-        );
-        if out.code != 0 {
-            return None;
-        }
-        Some(
-            SvStat::parse(out.stdout.trim())
-                .unwrap_or_else(|| panic!("cannot parse s6-svstat output {:?}", out.stdout)),
-        )
+        read_svstat(&self.service_dir(profile))
     }
 
     /// The s6-svstat reading of `profile`; panics when s6-svstat fails.

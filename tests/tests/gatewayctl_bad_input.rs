@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
 
@@ -335,22 +336,6 @@ fn help_and_version_succeed_on_stdout() {
 }
 
 // --- never a panic -----------------------------------------------------------------
-
-/// A small deterministic generator (xorshift64*), so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn token_pool() -> Vec<OsString> {
     let text = [

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6;
 
@@ -33,37 +34,7 @@ const REGISTERED: [&str; 6] = [
 /// What the stand-in `s6-svstat` prints: up, pid 812, 45 s.
 const SVSTAT_UP: &str = "true true true false 812 -1 NA 45";
 
-// --- a seeded generator -----------------------------------------------------
-
-/// splitmix64: tiny, deterministic, good enough to spread choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn byte_from(&mut self, alphabet: &[u8]) -> u8 {
-        *self.pick(alphabet)
-    }
-}
+// --- a seeded generator (hermes_e2e::rng) ------------------------------------
 
 fn seed() -> u64 {
     std::env::var("HERMES_FUZZ_SEED")
@@ -206,7 +177,7 @@ fn invalid_random_name(rng: &mut Rng) -> Vec<u8> {
 /// 1 to `max` random bytes, never NUL.
 fn random_bytes(rng: &mut Rng, max: usize) -> Vec<u8> {
     let n = 1 + rng.below(max);
-    (0..n).map(|_| 1 + (rng.next() % 255) as u8).collect()
+    (0..n).map(|_| 1 + (rng.next_u64() % 255) as u8).collect()
 }
 
 fn os(bytes: &[u8]) -> OsString {

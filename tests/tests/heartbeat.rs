@@ -222,23 +222,9 @@ fn sigterm_ignored_by_the_parent_is_reset_and_term_exits_143() {
 #[test]
 fn every_signal_blocked_by_the_parent_term_still_exits_143() {
     let mut cmd = heartbeat(&[]);
-    // SAFETY: a raw rt_sigprocmask (libc's wrapper drops 32 and 33) with a
-    // full 64-bit set; async-signal-safe, runs in the child.
+    // SAFETY: block_every_signal is async-signal-safe; it runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
-            let all: u64 = !0;
-            let ret = libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK,
-                &all as *const u64,
-                std::ptr::null_mut::<u64>(),
-                8usize,
-            );
-            if ret == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(proc::block_every_signal);
     }
     let mut hb = start(&mut cmd);
     hb.signal(libc::SIGTERM);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use hermes_e2e::bins;
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
+use hermes_e2e::rng::Rng;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -104,22 +105,6 @@ fn exit_of(p: &mut Proc) -> i32 {
         .wait_timeout(LIMIT)
         .unwrap_or_else(|| panic!("pid {} did not exit within {LIMIT:?}", p.pid()));
     exit_code(status)
-}
-
-/// A small deterministic generator (xorshift64*): same inputs every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Signals that must never end the heartbeat, realtime ones included
@@ -356,18 +341,7 @@ fn started_with_every_signal_blocked_and_ignored_each_termination_signal_gives_i
                         );
                     }
                 }
-                let all: u64 = !0;
-                let ret = libc::syscall(
-                    libc::SYS_rt_sigprocmask,
-                    libc::SIG_SETMASK,
-                    &all as *const u64,
-                    std::ptr::null_mut::<u64>(),
-                    8usize,
-                );
-                if ret == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
+                proc::block_every_signal()
             });
         }
         let mut hb = start(&mut cmd);
@@ -694,7 +668,7 @@ fn arbitrary_argv_bytes_never_crash_and_invalid_ones_get_exit_2_and_one_line() {
     let mut rng = Rng(0x0123_4567_89ab_cdef);
     let version = format!("hermes-heartbeat {}\n", env!("CARGO_PKG_VERSION"));
     let mut seen = [0usize; 4];
-    for _ in 0..400 {
+    for _ in 0..500 {
         let args: Vec<Vec<u8>> = (0..rng.below(5)).map(|_| arbitrary_arg(&mut rng)).collect();
         let expect = model(&args);
         let (status, out, err) = run_argv(&args);
