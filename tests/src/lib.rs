@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod container;
+pub mod heartbeat;
 pub mod ns;
 pub mod podman;
 pub mod proc;

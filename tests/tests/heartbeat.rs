@@ -5,79 +5,26 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use hermes_e2e::bins;
+use hermes_e2e::heartbeat::{
+    asleep_in_signal_wait, command as heartbeat, exit_code, exit_of, mask, start, wait_asleep,
+};
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::run::run;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// The heartbeat with `args`, all three stdio on /dev/null.
-fn heartbeat(args: &[&str]) -> Command {
-    let mut cmd = Command::new(bins::heartbeat());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
-/// True once `pid` sleeps in its signal wait: start-up is over.
-fn asleep_in_signal_wait(pid: i32) -> bool {
-    proc::state(pid) == Some('S') && proc::wchan(pid).contains("sigtimedwait")
-}
-
-/// Waits until `pid` sleeps in its signal wait; fails at once if it exited.
-fn wait_asleep(pid: i32) {
-    proc::wait_until(LIMIT, "the heartbeat to sleep in its signal wait", || {
-        let state = proc::state(pid);
-        assert!(
-            state.is_some() && state != Some('Z'),
-            "pid {pid} exited during start-up"
-        );
-        asleep_in_signal_wait(pid)
-    });
-}
-
-/// Spawns `cmd` and waits until the heartbeat is asleep.
-fn start(cmd: &mut Command) -> Proc {
-    let p = Proc::spawn(cmd);
-    wait_asleep(p.pid());
-    p
-}
-
-/// The exit code; a death by signal fails the test.
-fn exit_code(status: ExitStatus) -> i32 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => panic!("killed by signal {sig} instead of exiting"),
-        _ => panic!("neither exited nor killed: {status:?}"),
-    }
-}
-
-/// Waits for `p` to exit and returns its exit code (never a signal death).
-fn exit_of(p: &mut Proc) -> i32 {
-    let status = p
-        .wait_timeout(LIMIT)
-        .unwrap_or_else(|| panic!("pid {} did not exit within {LIMIT:?}", p.pid()));
-    exit_code(status)
-}
-
 /// Signal bit in the hexadecimal masks of /proc/PID/status.
 fn bit(signo: i32) -> u64 {
     1 << (signo - 1)
-}
-
-fn mask(pid: i32, field: &str) -> u64 {
-    let hex = proc::status_field(pid, field).unwrap_or_else(|| panic!("no {field} for {pid}"));
-    u64::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{field} {hex:?}: {e}"))
 }
 
 /// Sends `signo` and waits until the heartbeat has taken it and sleeps again.

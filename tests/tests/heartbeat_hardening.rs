@@ -13,6 +13,10 @@ use std::thread;
 use std::time::Duration;
 
 use hermes_e2e::bins;
+use hermes_e2e::heartbeat::{
+    asleep_in_signal_wait, command as heartbeat, exit_code, exit_of, exited, mask, start,
+    wait_asleep,
+};
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::rng::Rng;
@@ -25,44 +29,6 @@ const TERMINATIONS: [(i32, i32); 4] = [
     (libc::SIGHUP, 129),
     (libc::SIGQUIT, 131),
 ];
-
-/// The heartbeat with `args`, all three stdio on /dev/null.
-fn heartbeat(args: &[&str]) -> Command {
-    let mut cmd = Command::new(bins::heartbeat());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
-fn exited(pid: i32) -> bool {
-    matches!(proc::state(pid), None | Some('Z'))
-}
-
-/// True once `pid` sleeps in its signal wait: start-up is over.
-fn asleep_in_signal_wait(pid: i32) -> bool {
-    proc::state(pid) == Some('S') && proc::wchan(pid).contains("sigtimedwait")
-}
-
-/// Waits until `pid` sleeps in its signal wait; fails at once if it exited.
-fn wait_asleep(pid: i32) {
-    proc::wait_until(LIMIT, "the heartbeat to sleep in its signal wait", || {
-        assert!(!exited(pid), "pid {pid} exited");
-        asleep_in_signal_wait(pid)
-    });
-}
-
-fn start(cmd: &mut Command) -> Proc {
-    let p = Proc::spawn(cmd);
-    wait_asleep(p.pid());
-    p
-}
-
-fn mask(pid: i32, field: &str) -> u64 {
-    let hex = proc::status_field(pid, field).unwrap_or_else(|| panic!("no {field} for {pid}"));
-    u64::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{field} {hex:?}: {e}"))
-}
 
 fn pending(pid: i32) -> u64 {
     mask(pid, "SigPnd") | mask(pid, "ShdPnd")
@@ -89,22 +55,6 @@ fn queued(pid: i32) -> (u64, u64) {
 fn vm_rss_kib(pid: i32) -> u64 {
     let rss = proc::status_field(pid, "VmRSS").expect("VmRSS");
     rss.trim_end_matches(" kB").parse().expect("VmRSS in kB")
-}
-
-/// The exit code; a death by signal fails the test.
-fn exit_code(status: ExitStatus) -> i32 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => panic!("killed by signal {sig} instead of exiting"),
-        _ => panic!("neither exited nor killed: {status:?}"),
-    }
-}
-
-fn exit_of(p: &mut Proc) -> i32 {
-    let status = p
-        .wait_timeout(LIMIT)
-        .unwrap_or_else(|| panic!("pid {} did not exit within {LIMIT:?}", p.pid()));
-    exit_code(status)
 }
 
 /// Signals that must never end the heartbeat, realtime ones included
