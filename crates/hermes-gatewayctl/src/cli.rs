@@ -198,13 +198,13 @@ where
             other => return Err(usage(other.unexpected())),
         }
     };
-    let command = match name.as_str() {
-        "start" => parse_act(Action::Start, &mut parser, &mut global)?,
-        "stop" => parse_act(Action::Stop, &mut parser, &mut global)?,
-        "restart" => parse_act(Action::Restart, &mut parser, &mut global)?,
-        "status" => parse_status(&mut parser, &mut global)?,
-        "list" => parse_list(&mut parser, &mut global)?,
-        "run" => parse_run(&mut parser, &mut global)?,
+    let kind = match name.as_str() {
+        "start" => Kind::Act(Action::Start),
+        "stop" => Kind::Act(Action::Stop),
+        "restart" => Kind::Act(Action::Restart),
+        "status" => Kind::Status,
+        "list" => Kind::List,
+        "run" => Kind::Run,
         "help" => return Ok(Parsed::Help),
         _ => {
             return Err(Error::usage(format!(
@@ -213,6 +213,7 @@ where
             )));
         }
     };
+    let command = parse_command(kind, &mut parser, &mut global)?;
     let Some(command) = command else {
         return Ok(global.special.unwrap_or(Parsed::Help));
     };
@@ -239,91 +240,37 @@ where
     }))
 }
 
-/// `start|stop|restart [PROFILE | --all] [-w] [-T SECS]`; `None` for --help.
-fn parse_act(
-    action: Action,
+/// Which command's options are being parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Act(Action),
+    Status,
+    List,
+    Run,
+}
+
+/// The command's own options and arguments, each accepted only where the
+/// synopsis has it:
+///
+/// ```text
+/// start|stop|restart [PROFILE | --all] [-w] [-T SECS]   (no start --all)
+/// status [PROFILE | --all] [--json]
+/// list [--json]
+/// run [--no-supervise] [--] [COMMAND [ARGS...]]
+/// ```
+///
+/// For `run`, the first value starts COMMAND and everything after it is
+/// passed on untouched. `None` when `--help`/`--version` was seen.
+fn parse_command(
+    kind: Kind,
     parser: &mut lexopt::Parser,
     global: &mut Global,
 ) -> Result<Option<Command>, Error> {
+    let acts = matches!(kind, Kind::Act(_));
     let mut profile = None;
     let mut all = false;
+    let mut json = false;
     let mut wait = None;
-    while let Some(arg) = parser.next().map_err(usage)? {
-        if let Some(option) = global_option(&arg) {
-            match global.take(option, parser)? {
-                Then::Continue => continue,
-                Then::Stop => return Ok(None),
-            }
-        }
-        match arg {
-            Short('w') | Long("wait") => wait = wait.or(Some(DEFAULT_WAIT)),
-            Short('T') | Long("timeout") => wait = Some(timeout(parser.value().map_err(usage)?)?),
-            Long("all") if action != Action::Start => all = true,
-            Long("all") => {
-                return Err(Error::usage(
-                    "start --all is not supported (start gateways one by one)",
-                ));
-            }
-            Value(v) if profile.is_none() => profile = Some(string(v)),
-            other => return Err(usage(other.unexpected())),
-        }
-    }
-    Ok(Some(Command::Act {
-        action,
-        target: target(profile, all)?,
-        wait,
-    }))
-}
-
-/// `status [PROFILE | --all] [--json]`.
-fn parse_status(
-    parser: &mut lexopt::Parser,
-    global: &mut Global,
-) -> Result<Option<Command>, Error> {
-    let mut profile = None;
-    let mut all = false;
-    let mut json = false;
-    while let Some(arg) = parser.next().map_err(usage)? {
-        if let Some(option) = global_option(&arg) {
-            match global.take(option, parser)? {
-                Then::Continue => continue,
-                Then::Stop => return Ok(None),
-            }
-        }
-        match arg {
-            Long("all") => all = true,
-            Long("json") => json = true,
-            Value(v) if profile.is_none() => profile = Some(string(v)),
-            other => return Err(usage(other.unexpected())),
-        }
-    }
-    Ok(Some(Command::Status {
-        target: target(profile, all)?,
-        json,
-    }))
-}
-
-/// `list [--json]`.
-fn parse_list(parser: &mut lexopt::Parser, global: &mut Global) -> Result<Option<Command>, Error> {
-    let mut json = false;
-    while let Some(arg) = parser.next().map_err(usage)? {
-        if let Some(option) = global_option(&arg) {
-            match global.take(option, parser)? {
-                Then::Continue => continue,
-                Then::Stop => return Ok(None),
-            }
-        }
-        match arg {
-            Long("json") => json = true,
-            other => return Err(usage(other.unexpected())),
-        }
-    }
-    Ok(Some(Command::List { json }))
-}
-
-/// `run [--no-supervise] [--] [COMMAND [ARGS...]]`: the first value starts
-/// COMMAND, and everything after it is passed on untouched.
-fn parse_run(parser: &mut lexopt::Parser, global: &mut Global) -> Result<Option<Command>, Error> {
     let mut no_supervise = false;
     let mut command = Vec::new();
     while let Some(arg) = parser.next().map_err(usage)? {
@@ -334,18 +281,44 @@ fn parse_run(parser: &mut lexopt::Parser, global: &mut Global) -> Result<Option<
             }
         }
         match arg {
-            Long("no-supervise") => no_supervise = true,
-            Value(program) => {
+            Short('w') | Long("wait") if acts => wait = wait.or(Some(DEFAULT_WAIT)),
+            Short('T') | Long("timeout") if acts => {
+                wait = Some(timeout(parser.value().map_err(usage)?)?);
+            }
+            Long("all") if kind == Kind::Act(Action::Start) => {
+                return Err(Error::usage(
+                    "start --all is not supported (start gateways one by one)",
+                ));
+            }
+            Long("all") if acts || kind == Kind::Status => all = true,
+            Long("json") if matches!(kind, Kind::Status | Kind::List) => json = true,
+            Long("no-supervise") if kind == Kind::Run => no_supervise = true,
+            Value(program) if kind == Kind::Run => {
                 command.push(program);
                 command.extend(parser.raw_args().map_err(usage)?);
                 break;
             }
+            Value(v) if (acts || kind == Kind::Status) && profile.is_none() => {
+                profile = Some(string(v));
+            }
             other => return Err(usage(other.unexpected())),
         }
     }
-    Ok(Some(Command::Run {
-        no_supervise,
-        command,
+    Ok(Some(match kind {
+        Kind::Act(action) => Command::Act {
+            action,
+            target: target(profile, all)?,
+            wait,
+        },
+        Kind::Status => Command::Status {
+            target: target(profile, all)?,
+            json,
+        },
+        Kind::List => Command::List { json },
+        Kind::Run => Command::Run {
+            no_supervise,
+            command,
+        },
     }))
 }
 
