@@ -350,16 +350,9 @@ impl Drop for Container {
     /// the private /run goes with the mount namespace), waits until PID 1 is
     /// gone, then lets the directory go.
     fn drop(&mut self) {
-        if let Some(ns) = self.ns.take() {
-            let pid1 = ns.pid1();
-            drop(ns);
-            for _ in 0..2000 {
-                if matches!(proc::state(pid1), None | Some('Z')) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+        // The namespace goes first (PidNs waits until its PID 1 is gone),
+        // then the directory.
+        drop(self.ns.take());
     }
 }
 

@@ -113,6 +113,18 @@ impl PidNs {
     }
 }
 
+impl Drop for PidNs {
+    /// Kills PID 1 (the kernel then kills every process of the namespace)
+    /// and waits, bounded, for `unshare` to reap it and exit, so no orphan is
+    /// left for the host's init to reap; `outer`'s own drop is the backstop.
+    fn drop(&mut self) {
+        if self.outer.is_running() {
+            proc::send_signal(self.pid1, libc::SIGKILL);
+            let _ = self.outer.wait_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
 /// True when `/proc/PID/comm` is `name`.
 fn comm_is(pid: i32, name: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
