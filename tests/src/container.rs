@@ -212,18 +212,14 @@ impl Container {
 
     /// The s6-svstat reading of `profile`; panics when s6-svstat fails.
     pub fn svstat(&self, profile: &str) -> SvStat {
-        self.try_svstat(profile)
+        s6::read_svstat(&self.service_dir(profile))
             .unwrap_or_else(|| panic!("s6-svstat failed on the container's gateway-{profile}"))
     }
 
     /// Waits (bounded) until the reading of `profile` satisfies `cond`.
     pub fn wait_svstat(&self, profile: &str, what: &str, cond: impl Fn(&SvStat) -> bool) -> SvStat {
-        let mut last = None;
-        proc::wait_until(S6_LIMIT, &format!("gateway-{profile} {what}"), || {
-            last = self.try_svstat(profile);
-            last.as_ref().is_some_and(&cond)
-        });
-        last.expect("a reading")
+        let what = format!("the container's gateway-{profile} {what}");
+        s6::wait_for_svstat(&self.service_dir(profile), &what, cond)
     }
 
     /// True when `pid` (a host pid) lives in the container's PID namespace.

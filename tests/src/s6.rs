@@ -207,6 +207,17 @@ pub fn is_supervised(service_dir: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Waits (bounded) until the s6-svstat reading of a service directory
+/// satisfies `cond` (`what` names the wait in a failure), and returns it.
+pub fn wait_for_svstat(service_dir: &Path, what: &str, cond: impl Fn(&SvStat) -> bool) -> SvStat {
+    let mut last = None;
+    proc::wait_until(S6_LIMIT, what, || {
+        last = read_svstat(service_dir);
+        last.as_ref().is_some_and(&cond)
+    });
+    last.expect("a reading")
+}
+
 /// The s6-svstat reading of a service directory, or `None` when s6-svstat
 /// fails (no supervisor); panics on output it cannot parse.
 pub fn read_svstat(service_dir: &Path) -> Option<SvStat> {
@@ -493,19 +504,18 @@ impl ScanDir {
 
     /// The s6-svstat reading of `profile`; panics when s6-svstat fails.
     pub fn svstat(&self, profile: &str) -> SvStat {
-        self.try_svstat(profile)
+        read_svstat(&self.service_dir(profile))
             .unwrap_or_else(|| panic!("s6-svstat failed on gateway-{profile}"))
     }
 
     /// Waits (bounded) until the reading of `profile` satisfies `cond`, and
     /// returns that reading.
     pub fn wait_svstat(&self, profile: &str, what: &str, cond: impl Fn(&SvStat) -> bool) -> SvStat {
-        let mut last = None;
-        proc::wait_until(S6_LIMIT, &format!("gateway-{profile} {what}"), || {
-            last = self.try_svstat(profile);
-            last.as_ref().is_some_and(&cond)
-        });
-        last.expect("a reading")
+        wait_for_svstat(
+            &self.service_dir(profile),
+            &format!("gateway-{profile} {what}"),
+            cond,
+        )
     }
 
     /// Host pids of the dummy gateways of this fixture that are running and

@@ -344,14 +344,9 @@ fn ready_fd_receives_one_newline_and_is_closed() {
 #[test]
 fn stdin_stdout_stderr_closed_at_start_term_still_exits_143() {
     let mut cmd = heartbeat(&[]);
-    // SAFETY: close() is async-signal-safe; runs in the child.
+    // SAFETY: close_stdio is async-signal-safe; it runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
-            for fd in 0..=2 {
-                libc::close(fd);
-            }
-            Ok(())
-        });
+        cmd.pre_exec(proc::close_stdio);
     }
     let mut hb = start(&mut cmd);
     let fds = proc::open_fds(hb.pid());

@@ -313,14 +313,9 @@ fn started_with_every_signal_blocked_and_ignored_each_termination_signal_gives_i
 #[test]
 fn started_with_fds_0_to_2_closed_sigint_gives_130() {
     let mut cmd = heartbeat(&[]);
-    // SAFETY: close() is async-signal-safe; runs in the child.
+    // SAFETY: close_stdio is async-signal-safe; it runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
-            for fd in 0..=2 {
-                libc::close(fd);
-            }
-            Ok(())
-        });
+        cmd.pre_exec(proc::close_stdio);
     }
     let mut hb = start(&mut cmd);
     hb.signal(libc::SIGINT);
