@@ -69,6 +69,9 @@ pub enum Error {
     AlreadySupervised,
     /// `run`: the foreground COMMAND could not be executed.
     Exec { program: String, source: io::Error },
+    /// `run`: no heartbeat could be exec'd and the in-process hold could not
+    /// install its signal handlers (a failed system call: exit 1).
+    HoldFailed(io::Error),
 }
 
 impl Error {
@@ -187,6 +190,9 @@ impl fmt::Display for Error {
                 };
                 write!(f, "cannot run {}: {why}", shown(program))
             }
+            Error::HoldFailed(source) => {
+                write!(f, "cannot keep the CMD process alive in-process: {source}")
+            }
         }
     }
 }
@@ -245,6 +251,8 @@ mod tests {
             source: io::ErrorKind::PermissionDenied.into(),
         };
         assert_eq!(pd.exit_code(), 126);
+        let hold = Error::HoldFailed(io::ErrorKind::PermissionDenied.into());
+        assert_eq!(hold.exit_code(), 1);
     }
 
     #[test]

@@ -96,10 +96,7 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
             error::shown(&candidate.to_string_lossy())
         )));
     }
-    hold::hold().map_err(|source| Error::Exec {
-        program: "the in-process hold".to_owned(),
-        source,
-    })
+    hold::hold().map_err(Error::HoldFailed)
 }
 
 /// Execs COMMAND through PATH (execvp). 127 when not found, 126 when it
