@@ -66,7 +66,8 @@ impl Container {
     }
 
     /// Starts the container: PID 1 runs a setup script that mounts a private
-    /// tmpfs on `/run`, makes `/run/service` and `/run/s6/basedir`, copies
+    /// tmpfs on `/run` (and on `/opt/data`, gatewayctl's default Hermes home,
+    /// where this machine has one, so a real home is never written), makes `/run/service` and `/run/s6/basedir`, copies
     /// the gateway services in, then execs `s6-svscan -t0 /run/service`.
     /// s6-svscan (and so every gateway) gets PATH and `HERMES_HOME` (a
     /// temporary directory holding the profile homes). Waits (bounded) until
@@ -115,6 +116,7 @@ impl Container {
                 "#!/bin/sh\n\
                  set -e\n\
                  mount -t tmpfs -o mode=0755 tmpfs /run\n\
+                 if [ -d /opt/data ]; then mount -t tmpfs tmpfs /opt/data; fi\n\
                  mkdir -p /run/service{basedir}\n\
                  cp -a {}/. /run/service/\n\
                  exec s6-svscan -t0 /run/service\n",
