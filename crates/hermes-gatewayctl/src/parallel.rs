@@ -39,20 +39,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     #[test]
-    fn keeps_order_and_runs_concurrently() {
-        let items: Vec<u64> = (0..20).collect();
-        let start = Instant::now();
+    fn keeps_order_and_runs_every_job_at_once() {
+        const JOBS: usize = 20;
+        let items: Vec<usize> = (0..JOBS).collect();
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        // Each job waits (bounded by one shared deadline, so a serial map
+        // fails quickly instead of hanging) until every job has started.
+        let deadline = Instant::now() + Duration::from_secs(5);
         let out = map(&items, |&i| {
-            thread::sleep(Duration::from_millis(100));
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            while peak.load(Ordering::SeqCst) < JOBS && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(1));
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
             i * 2
         });
         assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "ran one after another"
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            JOBS,
+            "jobs ran one after another"
         );
     }
 }
