@@ -277,7 +277,13 @@ impl Podman {
     }
 
     /// Every cgroup dir (one per hierarchy) named after this harness.
-    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+    /// The temp dir holding this podman's configuration, store and state.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The cgroup dirs of this podman's cgroup parent, in every hierarchy.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let relative = self.cgroup_parent.trim_start_matches('/');
         let root = Path::new("/sys/fs/cgroup");
         let mut roots = vec![root.to_path_buf()];

@@ -144,3 +144,57 @@ fn orphans_left_by_podman_exec_are_reaped() {
         "PID 1 must outlive its orphans"
     );
 }
+
+/// Host processes whose command line names `dir` (podman, conmon, runc and
+/// the like, all started with this harness's private paths).
+fn processes_naming(dir: &std::path::Path) -> Vec<i32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
+        })
+        .filter(|&pid| proc::state(pid).is_some_and(|s| s != 'Z'))
+        .collect()
+}
+
+#[test]
+fn dropping_the_harness_leaves_no_process_cgroup_mount_or_temp_dir() {
+    let Some(podman) =
+        podman::podman_or_skip("dropping_the_harness_leaves_no_process_cgroup_mount_or_temp_dir")
+    else {
+        return;
+    };
+    let container = start_heartbeat(&podman, &[], &[]);
+    let pid1 = container.host_pid();
+    let dir = podman.dir().to_path_buf();
+    let cgroups = podman.cgroup_dirs();
+    assert!(
+        !cgroups.is_empty(),
+        "a running container has no cgroup dir under the harness's parent"
+    );
+    assert!(
+        !processes_naming(&dir).is_empty(),
+        "no conmon names the harness's dir while a container runs"
+    );
+    drop(container);
+    drop(podman);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    let left: Vec<_> = cgroups.iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "cgroup dirs left behind: {left:?}");
+    // The container's PID 1 is gone (a zombie only until the host's init
+    // gets to it), and so is every podman, conmon or runc of this harness.
+    assert!(
+        matches!(proc::state(pid1), None | Some('Z')),
+        "the container's PID 1 ({pid1}) still runs"
+    );
+    assert_eq!(processes_naming(&dir), Vec::<i32>::new(), "processes left");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = dir.to_string_lossy();
+    let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&*prefix)).collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+}
