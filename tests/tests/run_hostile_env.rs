@@ -145,9 +145,8 @@ impl Running {
         // Only once it has them in hand: before that, any program dies of them.
         proc::wait_until(LIMIT, "the harmless signals blocked or caught", || {
             in_sigtimedwait(pid)
-                || handled_signals(pid).is_some_and(|mask| {
-                    harmless().all(|signo| mask & (1u64 << (signo - 1)) != 0)
-                })
+                || handled_signals(pid)
+                    .is_some_and(|mask| harmless().all(|signo| mask & (1u64 << (signo - 1)) != 0))
         });
         for signo in harmless() {
             self.proc.signal(signo);
