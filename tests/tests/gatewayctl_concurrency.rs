@@ -209,6 +209,20 @@ fn twenty_concurrent_gatewayctls_succeed_or_fail_in_one_s6_line_and_the_last_req
     for round in 0..ROUNDS {
         let failed = release(&s6, &storm(round));
         eprintln!("round {round}: {failed} of {PROCESSES} exited 1 with an s6 line");
+        // Concurrent requests on one profile are serialised, so what s6 was
+        // last told is what gateway_state.json says.
+        for p in &profiles {
+            let want = if s6.svstat(p).want_up {
+                "running"
+            } else {
+                "stopped"
+            };
+            assert_eq!(
+                s6.desired_state(p).as_deref(),
+                Some(want),
+                "round {round}: after the storm, {p}'s state file disagrees with s6"
+            );
+        }
         // The last request per gateway, rotating so each round ends each
         // gateway in another state than the round before.
         for (i, p) in profiles.iter().enumerate() {

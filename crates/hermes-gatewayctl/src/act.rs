@@ -29,8 +29,12 @@ fn desired(action: Action) -> Desired {
     }
 }
 
-/// Acts on one registered profile and records its desired state.
-fn act(
+/// Acts on one registered profile and records its desired state, holding
+/// the profile's lock throughout (see [`state::lock_profile`]).
+///
+/// # Errors
+/// The gateway is not registered, or s6 failed.
+pub fn act(
     s6: &S6,
     homes: &Homes,
     profile: &str,
@@ -38,8 +42,10 @@ fn act(
     wait: Option<Duration>,
 ) -> Result<Option<Warning>, Error> {
     s6.scandir.registered(profile)?;
+    let home = homes.profile_home(profile);
+    let _serialised = state::lock_profile(&home, S6::control_bound(wait));
     s6.control(profile, action, wait)?;
-    Ok(state::record(&homes.profile_home(profile), desired(action)))
+    Ok(state::record(&home, desired(action)))
 }
 
 /// One gateway: a confirmation line on success.

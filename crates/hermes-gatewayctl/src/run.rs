@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::act;
 use crate::cli::Action;
 use crate::error::{self, Error, Warning};
 use crate::hold;
@@ -16,7 +17,6 @@ use crate::profile::{self, Homes};
 use crate::s6::scandir::{self, ScanDir};
 use crate::s6::svstat::Status;
 use crate::s6::{S6, Supervision};
-use crate::state::{self, Desired};
 
 /// Where the heartbeat is looked for last, fixed at build time
 /// (`HERMES_HEARTBEAT_PATH`, set by `make static` from PREFIX).
@@ -73,9 +73,7 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         return exec_foreground(&req.command);
     }
     s6.require(&["s6-svc"])?;
-    s6.scandir.registered(&profile)?;
-    s6.control(&profile, Action::Start, None)?;
-    if let Some(w) = state::record(&req.homes.profile_home(&profile), Desired::Running) {
+    if let Some(w) = act::act(&s6, &req.homes, &profile, Action::Start, None)? {
         error::warn(&w);
     }
     out::stderr(format_args!(

@@ -5,7 +5,8 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
@@ -24,6 +25,26 @@ impl Desired {
         match self {
             Desired::Running => "running",
             Desired::Stopped => "stopped",
+        }
+    }
+}
+
+/// Serialises the gatewayctl processes that act on one profile, so that what
+/// s6 was told last is also what the state file says: an exclusive `flock`
+/// on the profile home directory itself (locking a directory writes
+/// nothing), held until the returned guard drops. Best effort, never a hang:
+/// a home that cannot be opened, or a lock another process still holds
+/// after `patience` (the longest a holder's s6 work can take), goes on
+/// unlocked.
+pub fn lock_profile(home: &Path, patience: Duration) -> Option<fs::File> {
+    const POLL: Duration = Duration::from_millis(2);
+    let dir = fs::File::open(home).ok()?;
+    let deadline = Instant::now() + patience;
+    loop {
+        match dir.try_lock() {
+            Ok(()) => return Some(dir),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(POLL),
+            Err(_) => return None,
         }
     }
 }
@@ -107,6 +128,24 @@ mod tests {
             Some(Value::Object(m)) => m,
             other => panic!("not an object: {other:?}"),
         }
+    }
+
+    #[test]
+    fn profile_lock_is_exclusive_bounded_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let patience = Duration::from_millis(50);
+        let held = lock_profile(dir.path(), patience);
+        assert!(held.is_some(), "no lock on a fresh directory");
+        let start = Instant::now();
+        assert!(lock_profile(dir.path(), patience).is_none(), "lock shared");
+        assert!(start.elapsed() >= patience, "gave up before its patience");
+        drop(held);
+        assert!(lock_profile(dir.path(), patience).is_some(), "not released");
+        assert!(lock_profile(&dir.path().join("missing"), patience).is_none());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(names.is_empty(), "locking wrote {names:?}");
     }
 
     #[test]

@@ -99,6 +99,12 @@ impl S6 {
         }
     }
 
+    /// The longest [`S6::control`] can take: a restart reads the state, then
+    /// runs s6-svc, each bounded.
+    pub fn control_bound(wait: Option<Duration>) -> Duration {
+        PROGRAM_BOUND + wait.map_or(PROGRAM_BOUND, |w| w + PROGRAM_BOUND)
+    }
+
     /// Starts, stops or restarts `gateway-<profile>`, optionally waiting
     /// (`wait`) until it is up (and ready, where it notifies readiness),
     /// really down (finish script done), or restarted.
