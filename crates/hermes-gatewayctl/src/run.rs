@@ -73,7 +73,7 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         return exec_foreground(&req.command);
     }
     s6.require(&["s6-svc"])?;
-    if let Some(w) = act::act(&s6, &req.homes, &profile, Action::Start, None)? {
+    if let Some(w) = act::act(&s6, req.homes, &profile, Action::Start, None)? {
         error::warn(&w);
     }
     out::stderr(format_args!(
