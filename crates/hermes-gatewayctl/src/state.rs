@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{FlockOperation, flock};
+use rustix::io::Errno;
 use serde_json::{Map, Value};
 
 use crate::error::Warning;
@@ -41,9 +43,9 @@ pub fn lock_profile(home: &Path, patience: Duration) -> Option<fs::File> {
     let dir = fs::File::open(home).ok()?;
     let deadline = Instant::now() + patience;
     loop {
-        match dir.try_lock() {
+        match flock(&dir, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => return Some(dir),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(POLL),
+            Err(Errno::WOULDBLOCK) if Instant::now() < deadline => thread::sleep(POLL),
             Err(_) => return None,
         }
     }
