@@ -180,6 +180,43 @@ fn stop_all_where_every_one_fails_still_prints_the_zero_count() {
 }
 
 #[test]
+fn stop_all_with_one_read_only_profile_home_warns_once_and_stops_every_one() {
+    let profiles: Vec<String> = ["coder", "writer", "zeta"].map(String::from).to_vec();
+    let s6 = fixture(&profiles);
+    // Every control FIFO writable by the unprivileged caller, every profile
+    // home too but writer's: owned by root, mode 0755.
+    s6.open_control_to_all_users(&[]);
+    s6::chmod(&s6.profile_home("writer"), 0o755);
+    let out = run(
+        &mut s6::as_nobody(s6.gatewayctl().args(["stop", "--all"])),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.code, 0,
+        "a failed state write is no failed stop: {out:?}"
+    );
+    assert_eq!(
+        out.stdout, "✓ Stopped 3 profile gateway(s) under s6\n",
+        "{out:?}"
+    );
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    let warning = format!(
+        "⚠ could not record the desired state in {}",
+        s6.state_file("writer").display()
+    );
+    assert!(lines[0].starts_with(&warning), "{out:?}");
+    assert!(lines[0].contains("ermission denied"), "{out:?}");
+    for p in &profiles {
+        s6.wait_svstat(p, "down and wanted down", |s| !s.up && !s.want_up);
+    }
+    for p in ["coder", "zeta"] {
+        assert_eq!(s6.desired_state(p).as_deref(), Some("stopped"), "{p}");
+    }
+    assert!(!s6.state_file("writer").exists());
+}
+
+#[test]
 fn stop_all_with_no_gateways_says_so_and_succeeds() {
     let s6 = ScanDir::start();
     let out = s6.ctl(&["stop", "--all"]);

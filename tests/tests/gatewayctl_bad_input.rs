@@ -136,6 +136,75 @@ fn invalid_profile_name_in_hermes_home_is_a_usage_error() {
     assert_eq!(calls(&log), "");
 }
 
+/// `run` with an invalid profile, by `-p`, `--profile`, `--profile=` or
+/// `HERMES_HOME=<root>/profiles/<name>`, pointed at the fixture's scan
+/// directory (so it is "under s6"): exit 2 in one line, nothing on stdout,
+/// no s6 program run, and COMMAND not run, opted out or not. COMMAND is
+/// `/bin/true` (it would exit 0) and a shell that appends to a marker file.
+#[test]
+fn run_with_an_invalid_profile_exits_2_and_neither_s6_nor_command_runs() {
+    let s6 = ScanDir::with(&[Gateway::new("coder"), Gateway::new("default")]);
+    let (bindir, log) = stand_ins(&s6);
+    let marker = s6.root().join("command-ran");
+    let marker_script = format!("echo ran >> {}", s6::shell_quote(&marker.to_string_lossy()));
+    let commands: [&[&str]; 2] = [&["/bin/true"], &["/bin/sh", "-c", &marker_script]];
+    // The marker works: the supervised child runs COMMAND in the foreground.
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_S6_BINDIR", &bindir)
+        .env("HERMES_S6_SUPERVISED_CHILD", "1")
+        .args(["-p", "coder", "run", "--"])
+        .args(commands[1]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(fs::read_to_string(&marker).unwrap_or_default(), "ran\n");
+    fs::remove_file(&marker).expect("remove the marker");
+
+    for command in commands {
+        for opt_out in [&[][..], &["--no-supervise"]] {
+            for name in ["UPPER", "../x", "_lead", "has space", ""] {
+                let profile_eq = format!("--profile={name}");
+                let given: [&[&str]; 3] = [&["-p", name], &["--profile", name], &[&profile_eq]];
+                for profile in given {
+                    let mut args: Vec<&str> = profile.to_vec();
+                    args.push("run");
+                    args.extend(opt_out);
+                    args.push("--");
+                    args.extend(command);
+                    let out = ctl_with_bindir(&s6, &bindir, &args);
+                    assert_one_error_line(&out, 2, &format!("{args:?}"));
+                    assert!(
+                        out.stderr.starts_with("✗ invalid profile name '"),
+                        "{args:?}: {out:?}"
+                    );
+                }
+            }
+            for name in ["UPPER", "has space", "_lead", "café", "a.b"] {
+                let mut cmd = s6.gatewayctl();
+                cmd.env("HERMES_S6_BINDIR", &bindir)
+                    .env("HERMES_HOME", s6.home().join("profiles").join(name))
+                    .arg("run")
+                    .args(opt_out)
+                    .arg("--")
+                    .args(command);
+                let out = run(&mut cmd, Duration::from_secs(30));
+                let what = format!("HERMES_HOME=.../profiles/{name} run {opt_out:?} {command:?}");
+                assert_one_error_line(&out, 2, &what);
+                assert!(
+                    out.stderr.starts_with("✗ invalid profile name '"),
+                    "{what}: {out:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(calls(&log), "", "an s6 program ran for an invalid name");
+    assert!(!marker.exists(), "COMMAND ran for an invalid name");
+    for p in ["coder", "default"] {
+        let st = s6.svstat(p);
+        assert!(st.up && st.want_up, "{p}: {st:?}");
+        assert_eq!(s6.desired_state(p), None, "{p}");
+    }
+}
+
 #[test]
 fn invalid_name_with_a_newline_is_shown_escaped_on_one_line() {
     let s6 = ScanDir::start();

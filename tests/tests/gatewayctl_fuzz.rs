@@ -5,8 +5,10 @@
 //! input: no panic, no death by signal, exit 0, 1 or 2 only, and an invalid
 //! profile name never gets as far as running an s6 program.
 //!
-//! `run` is never generated: it execs arbitrary programs by design (its own
-//! suites cover it).
+//! `run` is generated in the structured cases only, always as
+//! `run [--no-supervise] [--] /bin/true` with `HERMES_HEARTBEAT=/bin/true`,
+//! so COMMAND and a hand-over to the "heartbeat" both end at once with exit
+//! 0; the token soup never holds `run` (it would exec whatever followed).
 //!
 //! HERMES_FUZZ_SEED replays another seed; HERMES_FUZZ_CASES scales the count.
 
@@ -33,6 +35,18 @@ const REGISTERED: [&str; 6] = [
 
 /// What the stand-in `s6-svstat` prints: up, pid 812, 45 s.
 const SVSTAT_UP: &str = "true true true false 812 -1 NA 45";
+
+/// The COMMAND of every generated `run`, and the heartbeat it hands over to.
+const TRUE: &str = "/bin/true";
+
+/// What follows `✓ gateway-<p>` in the breadcrumb `run` prints on stderr
+/// once it has handed the gateway to s6.
+const BREADCRUMB_TAIL: &str = " is running under s6 supervision; this CMD process now only keeps the container alive. \
+     To run the gateway in the foreground instead, pass --no-supervise or set HERMES_GATEWAY_NO_SUPERVISE=1.";
+
+/// `run`'s refusal of an opt-out while the gateway is up under s6.
+const REFUSED: &str = "✗ A gateway is already running under s6 (container supervisor) for this profile. \
+     Stop it first with `gatewayctl stop`, or run without the opt-out to use it.\n";
 
 // --- a seeded generator (hermes_e2e::rng) ------------------------------------
 
@@ -305,8 +319,11 @@ fn check_always(what: &str, out: &Output, recorded: &str, bench: &Bench) {
         }
     }
     for line in out.stderr.lines() {
+        let breadcrumb = line
+            .strip_prefix("✓ gateway-")
+            .is_some_and(|rest| rest.ends_with(BREADCRUMB_TAIL));
         assert!(
-            line.starts_with("✗ ") || line.starts_with("⚠ "),
+            line.starts_with("✗ ") || line.starts_with("⚠ ") || breadcrumb,
             "{what}: a stderr line that is not an error or warning line: {line:?}\n{out:?}"
         );
     }
@@ -349,6 +366,9 @@ enum Verb {
     Stop,
     Restart,
     Status,
+    /// `run ... -- /bin/true`: the profile only by `-p`/`--profile` or
+    /// HERMES_HOME (a value after `run` starts COMMAND).
+    Run,
 }
 
 impl Verb {
@@ -358,6 +378,7 @@ impl Verb {
             Verb::Stop => "stop",
             Verb::Restart => "restart",
             Verb::Status => "status",
+            Verb::Run => "run",
         }
     }
 
@@ -367,7 +388,7 @@ impl Verb {
             Verb::Start => "Started",
             Verb::Stop => "Stopped",
             Verb::Restart => "Restarted",
-            Verb::Status => "",
+            Verb::Status | Verb::Run => "",
         }
     }
 
@@ -375,7 +396,7 @@ impl Verb {
     /// an up gateway: the stand-in s6-svstat says it is up).
     fn svc_flags(self) -> &'static str {
         match self {
-            Verb::Start => "-u",
+            Verb::Start | Verb::Run => "-u",
             Verb::Stop => "-d",
             Verb::Restart => "-r -u",
             Verb::Status => "",
@@ -401,17 +422,24 @@ struct Structured {
     name: Vec<u8>,
     verb: Verb,
     json: bool,
+    /// `run --no-supervise`.
+    no_supervise: bool,
 }
 
 fn structured(rng: &mut Rng, home: &Path) -> Structured {
-    let verb = *rng.pick(&[Verb::Start, Verb::Stop, Verb::Restart, Verb::Status]);
+    let verb = *rng.pick(&[
+        Verb::Start,
+        Verb::Stop,
+        Verb::Restart,
+        Verb::Status,
+        Verb::Run,
+    ]);
     let name = match rng.below(10) {
         0..=2 => rng.pick(&REGISTERED).as_bytes().to_vec(),
         3 => valid_random_name(rng),
         _ => invalid_random_name(rng),
     };
     let mut places = vec![
-        Place::Positional,
         Place::ShortBefore,
         Place::ShortAfter,
         Place::Long,
@@ -420,6 +448,9 @@ fn structured(rng: &mut Rng, home: &Path) -> Structured {
     // `-pNAME`: lexopt strips a leading `=` there (`-p=x` is `x`).
     if !name.is_empty() && name[0] != b'=' {
         places.push(Place::Attached);
+    }
+    if verb != Verb::Run {
+        places.push(Place::Positional);
     }
     // HERMES_HOME=<home>/profiles/NAME names the profile only when NAME is
     // one path component. Non-UTF-8 names there are a separate test (bug).
@@ -433,7 +464,11 @@ fn structured(rng: &mut Rng, home: &Path) -> Structured {
     if json {
         extras.push("--json".into());
     }
-    if verb != Verb::Status {
+    let no_supervise = verb == Verb::Run && rng.chance(50);
+    if no_supervise {
+        extras.push("--no-supervise".into());
+    }
+    if !matches!(verb, Verb::Status | Verb::Run) {
         match rng.below(4) {
             0 => extras.push("-w".into()),
             1 => extras.extend(["-T".into(), "2".into()]),
@@ -489,12 +524,22 @@ fn structured(rng: &mut Rng, home: &Path) -> Structured {
             args.extend(extras);
         }
     }
+    if verb == Verb::Run {
+        // COMMAND last, after `--` or not; a hand-over to s6 execs
+        // "the heartbeat", which is /bin/true too, so nothing holds.
+        if rng.chance(50) {
+            args.push("--".into());
+        }
+        args.push(TRUE.into());
+        env.push(("HERMES_HEARTBEAT", TRUE.into()));
+    }
     Structured {
         args,
         env,
         name,
         verb,
         json,
+        no_supervise,
     }
 }
 
@@ -514,7 +559,10 @@ fn check_structured(case: &Structured, out: &Output, recorded: &str, bench: &Ben
         return;
     }
     let name = String::from_utf8(case.name.clone()).expect("a valid name is ASCII");
-    if !REGISTERED.contains(&name.as_str()) {
+    let registered = REGISTERED.contains(&name.as_str());
+    // An opted-out `run` of an unregistered gateway has nothing to refuse:
+    // it runs COMMAND.
+    if !registered && !case.no_supervise {
         assert_eq!(out.code, 1, "{what}: {out:?}");
         assert_eq!(
             out.stderr,
@@ -530,9 +578,41 @@ fn check_structured(case: &Structured, out: &Output, recorded: &str, bench: &Ben
         );
         return;
     }
-    assert_eq!(out.code, 0, "{what}: {out:?}");
     let dir = bench.service_dir(&name);
     let svstat_line = format!("s6-svstat -o {} {}", s6::SVSTAT_FIELDS, dir.display());
+    if case.verb == Verb::Run {
+        // (code, stdout, stderr, recorded) for each way `run` can go here.
+        let expected = match (case.no_supervise, registered) {
+            // Opted out, nothing registered: COMMAND (/bin/true) runs.
+            (true, false) => (0, String::new(), String::new(), String::new()),
+            // Opted out while the stand-in s6-svstat says it is up.
+            (true, true) => (
+                1,
+                String::new(),
+                REFUSED.to_owned(),
+                format!("{svstat_line}\n"),
+            ),
+            // Handed to s6, then the "heartbeat" (/bin/true) is exec'd.
+            (false, _) => (
+                0,
+                String::new(),
+                format!("✓ gateway-{name}{BREADCRUMB_TAIL}\n"),
+                format!("s6-svc {} {}\n", Verb::Run.svc_flags(), dir.display()),
+            ),
+        };
+        assert_eq!(
+            (
+                out.code,
+                out.stdout.clone(),
+                out.stderr.clone(),
+                recorded.to_owned()
+            ),
+            expected,
+            "{what}: {out:?}"
+        );
+        return;
+    }
+    assert_eq!(out.code, 0, "{what}: {out:?}");
     match case.verb {
         Verb::Status => {
             assert_eq!(recorded, format!("{svstat_line}\n"), "{what}");
@@ -733,6 +813,8 @@ fn profile_names_placed_every_way_are_accepted_exactly_when_valid_and_invalid_on
     let bench = Bench::new();
     let seen_invalid = AtomicUsize::new(0);
     let seen_acted = AtomicUsize::new(0);
+    let seen_run_invalid = AtomicUsize::new(0);
+    let seen_run_handed_over = AtomicUsize::new(0);
     run_cases(
         cases(2000),
         0x5157,
@@ -740,19 +822,37 @@ fn profile_names_placed_every_way_are_accepted_exactly_when_valid_and_invalid_on
         |case| {
             let (out, recorded) = bench.run(&case.args, &case.env, true);
             check_structured(case, &out, &recorded, &bench);
+            let run = case.verb == Verb::Run;
             if !valid_name(&case.name) {
                 seen_invalid.fetch_add(1, Ordering::Relaxed);
-            } else if out.code == 0 {
+                if run {
+                    seen_run_invalid.fetch_add(1, Ordering::Relaxed);
+                }
+            } else if out.code == 0 && !recorded.is_empty() {
                 seen_acted.fetch_add(1, Ordering::Relaxed);
+                if run {
+                    seen_run_handed_over.fetch_add(1, Ordering::Relaxed);
+                }
             }
         },
     );
-    // The generator must have exercised both sides of the rule.
+    // The generator must have exercised both sides of the rule, `run` too.
     let (invalid, acted) = (seen_invalid.into_inner(), seen_acted.into_inner());
-    eprintln!("invalid names {invalid}, successful actions {acted}");
+    let (run_invalid, run_handed_over) = (
+        seen_run_invalid.into_inner(),
+        seen_run_handed_over.into_inner(),
+    );
+    eprintln!(
+        "invalid names {invalid} ({run_invalid} in run), successful actions {acted} \
+         ({run_handed_over} run hand-overs)"
+    );
     assert!(
         invalid > cases(2000) / 4 && acted > cases(2000) / 10,
         "invalid {invalid}, acted {acted}"
+    );
+    assert!(
+        run_invalid > cases(2000) / 50 && run_handed_over > cases(2000) / 200,
+        "run: invalid {run_invalid}, handed over {run_handed_over}"
     );
     assert!(
         !bench.stray_log.exists(),

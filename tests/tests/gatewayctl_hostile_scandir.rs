@@ -163,6 +163,36 @@ fn count_made(steps: usize) -> usize {
     steps + (0..steps).filter(|i| i % 30 == 8).count()
 }
 
+/// The profile names a sloppy reading of the entries of `scandir` would
+/// take for gateways, other than the `valid` ones: for each entry, what
+/// follows the first `gateway` (any case) and one separator after it
+/// (`.gateway-h003` gives `h003`, `gateway-U019` gives `U019`, `xgateway-024`
+/// and `gateway_024` give `024`). A home made under each of these names
+/// would get a state file if gatewayctl acted on that entry.
+fn decoy_profiles(scandir: &Path, valid: &BTreeSet<String>) -> BTreeSet<OsString> {
+    let mut decoys = BTreeSet::new();
+    for entry in fs::read_dir(scandir).expect("read scandir").flatten() {
+        let name = entry.file_name();
+        let bytes = name.as_bytes();
+        let Some(at) = bytes
+            .windows(b"gateway".len())
+            .position(|w| w.eq_ignore_ascii_case(b"gateway"))
+        else {
+            continue;
+        };
+        let Some(profile) = bytes.get(at + b"gateway".len() + 1..) else {
+            continue;
+        };
+        let usable =
+            !profile.is_empty() && !profile.contains(&b'/') && profile != b"." && profile != b"..";
+        let is_valid = std::str::from_utf8(profile).is_ok_and(|p| valid.contains(p));
+        if usable && !is_valid {
+            decoys.insert(OsStr::from_bytes(profile).to_os_string());
+        }
+    }
+    decoys
+}
+
 /// Every entry of `dir`: name and file type (links not followed).
 fn snapshot(dir: &Path) -> BTreeSet<(Vec<u8>, String)> {
     fs::read_dir(dir)
@@ -217,8 +247,22 @@ impl Fake {
         self.tmp.path().join("service")
     }
 
-    fn home(&self, profile: &str) -> PathBuf {
+    /// `home/profiles/<profile>`; the name may be any bytes (decoys).
+    fn home(&self, profile: impl AsRef<Path>) -> PathBuf {
         self.tmp.path().join("home/profiles").join(profile)
+    }
+
+    /// The profiles whose home holds a `gateway_state.json`, and whether
+    /// the Hermes root (the `default` profile's home) does.
+    fn homes_with_state(&self) -> (BTreeSet<OsString>, bool) {
+        let with_state = fs::read_dir(self.tmp.path().join("home/profiles"))
+            .expect("read home/profiles")
+            .flatten()
+            .filter(|e| e.path().join("gateway_state.json").exists())
+            .map(|e| e.file_name())
+            .collect();
+        let root = self.tmp.path().join("home/gateway_state.json").exists();
+        (with_state, root)
     }
 
     /// Runs gatewayctl on the fake scan directory; gives its output and the
@@ -249,8 +293,16 @@ fn hostile_scan_directory_lists_and_acts_on_exactly_the_valid_gateways() {
     for p in &valid {
         mkdir(&fake.home(p));
     }
-    let decoy_homes = ["U000", "_000", "a b000", "x000.bak", "h000"];
-    for p in decoy_homes {
+    let decoy_homes = decoy_profiles(&scandir, &valid);
+    for known in [
+        "U019", "_020", "a b012", "025.bak", "h003", "f004", "d007", "loopa008", "024",
+    ] {
+        assert!(
+            decoy_homes.contains(OsStr::new(known)),
+            "no decoy home {known:?} derived from the entries made"
+        );
+    }
+    for p in &decoy_homes {
         mkdir(&fake.home(p));
     }
     let before = snapshot(&scandir);
@@ -325,12 +377,19 @@ fn hostile_scan_directory_lists_and_acts_on_exactly_the_valid_gateways() {
     );
     assert_eq!(recorded, sorted(expected), "restart --all");
 
-    for p in decoy_homes {
+    for p in &decoy_homes {
         assert!(
             !fake.home(p).join("gateway_state.json").exists(),
-            "a state file for {p:?}"
+            "a state file for decoy {p:?}"
         );
     }
+    // And nowhere else either: exactly the valid gateways got a state file.
+    let valid_os: BTreeSet<OsString> = valid.iter().map(OsString::from).collect();
+    assert_eq!(
+        fake.homes_with_state(),
+        (valid_os, false),
+        "state files outside the valid gateways' homes"
+    );
     assert_eq!(snapshot(&scandir), before, "the scan directory changed");
 }
 

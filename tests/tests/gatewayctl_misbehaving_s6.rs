@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hermes_e2e::proc;
 use hermes_e2e::run::{Output, run};
@@ -56,12 +56,19 @@ impl Bench {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
+        self.timed_ctl(args).0
+    }
+
+    /// [`Bench::ctl`], also giving how long the gatewayctl call took.
+    fn timed_ctl(&self, args: &[&str]) -> (Output, Duration) {
         let mut cmd = s6::gatewayctl_clean();
         cmd.env("HERMES_S6_BINDIR", self.bindir())
             .arg("--scandir")
             .arg(self.tmp.path().join("service"))
             .args(args);
-        run(&mut cmd, Duration::from_secs(60))
+        let started = Instant::now();
+        let out = run(&mut cmd, Duration::from_secs(CTL_LIMIT_SECS));
+        (out, started.elapsed())
     }
 
     /// The pids the stand-ins wrote to `$PIDS`.
@@ -98,6 +105,26 @@ impl Bench {
                 && self.live_marked().is_empty()
         });
     }
+}
+
+/// How long the test lets one gatewayctl call run before killing it.
+const CTL_LIMIT_SECS: u64 = 60;
+
+/// Asserts that a call cut short by gatewayctl's own `bound` took about
+/// that long: not much less (it did wait for the stand-in), and well under
+/// 15 s (it did not wait for the stand-in's end, nor run the overruns one
+/// after another). Generous on purpose: this is a functional bound, not a
+/// benchmark.
+fn assert_bounded_by(elapsed: Duration, bound: Duration, out: &Output) {
+    let slack = Duration::from_millis(500);
+    assert!(
+        elapsed + slack >= bound,
+        "returned after {elapsed:?}, before its {bound:?} bound: {out:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "took {elapsed:?} for a {bound:?} bound: {out:?}"
+    );
 }
 
 /// A stand-in that records its pid and a child's, then waits forever.
@@ -141,28 +168,32 @@ fn bounded_line<'a>(out: &'a Output, prefix: &str) -> &'a str {
 #[test]
 fn hanging_s6_svc_is_killed_after_5s_and_reported_in_one_line() {
     let bench = Bench::new(HANG, STATUS_UP);
-    let out = bench.ctl(&["stop", "writer"]);
+    let (out, elapsed) = bench.timed_ctl(&["stop", "writer"]);
     assert_one_line(&out, "✗ s6-svc stop on 'gateway-writer' timed out after 5s");
+    assert_bounded_by(elapsed, Duration::from_secs(5), &out);
     bench.assert_nothing_left(2);
 }
 
 #[test]
 fn hanging_s6_svc_under_wait_is_bounded_by_the_wait_timeout_plus_5s() {
     let bench = Bench::new(HANG, STATUS_UP);
-    let out = bench.ctl(&["stop", "--wait", "-T", "0.5", "writer"]);
+    let (out, elapsed) = bench.timed_ctl(&["stop", "--wait", "-T", "0.5", "writer"]);
     assert_one_line(
         &out,
         "✗ s6-svc stop on 'gateway-writer' timed out after 5.5s",
     );
+    assert_bounded_by(elapsed, Duration::from_millis(5500), &out);
     bench.assert_nothing_left(2);
 }
 
 #[test]
 fn hanging_s6_svc_on_every_gateway_times_out_on_each_in_restart_all() {
     let bench = Bench::new(HANG, STATUS_UP);
-    let out = bench.ctl(&["restart", "--all"]);
+    let (out, elapsed) = bench.timed_ctl(&["restart", "--all"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stdout, "✓ Restarted 0 profile gateway(s) under s6\n");
+    // Concurrent: about one bound in all, not one per gateway (15 s).
+    assert_bounded_by(elapsed, Duration::from_secs(5), &out);
     let expected: Vec<String> = PROFILES
         .iter()
         .map(|p| {
@@ -176,11 +207,12 @@ fn hanging_s6_svc_on_every_gateway_times_out_on_each_in_restart_all() {
 #[test]
 fn hanging_s6_svstat_is_killed_after_5s_and_reported_in_one_line() {
     let bench = Bench::new("exit 0", HANG);
-    let out = bench.ctl(&["status", "coder"]);
+    let (out, elapsed) = bench.timed_ctl(&["status", "coder"]);
     assert_one_line(
         &out,
         "✗ s6-svstat status on 'gateway-coder' timed out after 5s",
     );
+    assert_bounded_by(elapsed, Duration::from_secs(5), &out);
     bench.assert_nothing_left(2);
 }
 
@@ -190,11 +222,12 @@ fn endless_stderr_flood_from_a_hanging_s6_svc_is_still_bounded_by_the_timeout() 
         "echo $$ >> \"$PIDS\"\nwhile :; do echo 's6-svc: fatal: flooding' >&2; done",
         STATUS_UP,
     );
-    let out = bench.ctl(&["start", "writer"]);
+    let (out, elapsed) = bench.timed_ctl(&["start", "writer"]);
     assert_one_line(
         &out,
         "✗ s6-svc start on 'gateway-writer' timed out after 5s",
     );
+    assert_bounded_by(elapsed, Duration::from_secs(5), &out);
     bench.assert_nothing_left(1);
 }
 

@@ -89,10 +89,10 @@ fn list_with_no_gateways_prints_nothing() {
     let out = s6.ctl(&["list"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
     let out = s6.ctl(&["list", "--json"]);
-    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
-        serde_json::from_str::<Value>(&out.stdout).expect("JSON"),
-        json!([])
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "[]\n", ""),
+        "{out:?}"
     );
 }
 
@@ -192,10 +192,14 @@ fn status_all_shows_one_line_per_gateway_sorted() {
     assert_eq!(lines.len(), 3, "{out:?}");
     parse_up(lines[0], "alpha");
     assert_eq!(lines[1], "mid  unsupervised", "{out:?}");
-    // Never started (s6 has neither an exit code nor a signal to show): a
-    // down line, and not wanted up.
-    assert!(lines[2].starts_with("zed  down"), "{out:?}");
-    assert!(!lines[2].contains("want"), "{out:?}");
+    // Never started: s6-svstat reports exit code 0 and no signal for it, so
+    // the line is `down (exit 0) Ns` (as README says), and not wanted up.
+    let st = s6.svstat("zed");
+    assert_eq!((st.up, st.exit_code, st.signal), (false, Some(0), None));
+    let (what, secs, rest) = parse_down(lines[2], "zed");
+    assert_eq!((what, rest), ("exit 0", ""), "{out:?}");
+    assert!(secs < 60, "{out:?}");
+    assert_eq!(lines[2], format!("zed  down (exit 0) {secs}s"), "{out:?}");
 }
 
 #[test]
@@ -204,6 +208,14 @@ fn status_all_with_no_gateways_says_so() {
     let out = s6.ctl(&["status", "--all"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "No profile gateways registered under s6\n");
+    assert_eq!(out.stderr, "", "{out:?}");
+    // As JSON: an empty array, and nothing else.
+    let out = s6.ctl(&["status", "--all", "--json"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "[]\n", ""),
+        "{out:?}"
+    );
 }
 
 #[test]
