@@ -11,3 +11,4 @@ pub mod proc;
 pub mod rng;
 pub mod run;
 pub mod s6;
+pub mod signals;

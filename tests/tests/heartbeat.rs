@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -19,12 +19,33 @@ use hermes_e2e::heartbeat::{
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::run::run;
+use hermes_e2e::signals::{FAULTS, NON_TERMINATING_STANDARD, TERMINATIONS};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// Signal bit in the hexadecimal masks of /proc/PID/status.
 fn bit(signo: i32) -> u64 {
     1 << (signo - 1)
+}
+
+/// Puts `cmd`'s stderr on a new pipe and returns its read end. The write end
+/// lives in `cmd`: drop `cmd` after spawning, or the end never comes.
+fn stderr_pipe(cmd: &mut Command) -> fs::File {
+    let (read, write) = proc::pipe();
+    cmd.stderr(write);
+    read
+}
+
+/// Asserts a clean exit with `want` (not a death by signal) and exactly the
+/// one exit line naming `name` on `stderr`.
+fn assert_exit_with_line(code: i32, stderr: fs::File, name: &str, want: i32) {
+    assert_eq!(code, want, "{name}");
+    let text = read_to_eof(stderr).unwrap_or_else(|| panic!("{name}: stderr never closed"));
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        format!("hermes-heartbeat: {name}, exiting {want}\n"),
+        "{name}"
+    );
 }
 
 /// Sends `signo` and waits until the heartbeat has taken it and sleeps again.
@@ -102,19 +123,20 @@ fn exit_zero_flag_makes_every_termination_signal_exit_0() {
 }
 
 #[test]
-fn non_terminating_signals_are_consumed_and_leave_it_running() {
+fn every_non_terminating_standard_signal_is_consumed_and_leaves_it_running() {
+    // The list, the termination signals, KILL, STOP and the fault signals
+    // together are exactly 1..=31: no standard signal is left untested.
+    let mut covered: Vec<i32> = NON_TERMINATING_STANDARD
+        .into_iter()
+        .chain(TERMINATIONS.map(|t| t.0))
+        .chain(FAULTS.map(|f| f.0))
+        .chain([libc::SIGKILL, libc::SIGSTOP])
+        .collect();
+    covered.sort_unstable();
+    assert_eq!(covered, (1..=31).collect::<Vec<_>>());
+
     let mut hb = start(&mut heartbeat(&[]));
-    for signo in [
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-        libc::SIGPIPE,
-        libc::SIGALRM,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGCONT,
-    ] {
+    for signo in NON_TERMINATING_STANDARD {
         send_and_wait_consumed(&mut hb, signo);
     }
     hb.signal(libc::SIGTERM);
@@ -147,23 +169,28 @@ fn stop_then_cont_leaves_it_waiting_and_term_exits_143() {
 }
 
 #[test]
-fn sigterm_ignored_by_the_parent_is_reset_and_term_exits_143() {
-    let mut cmd = heartbeat(&[]);
-    // SAFETY: signal() is async-signal-safe; the hook runs in the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGTERM, libc::SIG_IGN);
-            Ok(())
-        });
+fn termination_signals_ignored_by_the_parent_are_reset_and_each_gives_its_code() {
+    for (signo, name, code) in TERMINATIONS {
+        let mut cmd = heartbeat(&[]);
+        let stderr = stderr_pipe(&mut cmd);
+        // SAFETY: signal() is async-signal-safe; the hook runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                for (s, _, _) in TERMINATIONS {
+                    libc::signal(s, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let mut hb = start(&mut cmd);
+        drop(cmd);
+        let ignored = mask(hb.pid(), "SigIgn");
+        for (s, n, _) in TERMINATIONS {
+            assert_eq!(ignored & bit(s), 0, "{n} is still ignored");
+        }
+        hb.signal(signo);
+        assert_exit_with_line(exit_of(&mut hb), stderr, name, code);
     }
-    let mut hb = start(&mut cmd);
-    assert_eq!(
-        mask(hb.pid(), "SigIgn") & bit(libc::SIGTERM),
-        0,
-        "SIGTERM is still ignored"
-    );
-    hb.signal(libc::SIGTERM);
-    assert_eq!(exit_of(&mut hb), 143);
 }
 
 #[test]
@@ -178,15 +205,15 @@ fn every_signal_blocked_by_the_parent_term_still_exits_143() {
     assert_eq!(exit_of(&mut hb), 143);
 }
 
-/// The heartbeat as PID 1 of a new PID namespace, stdio on /dev/null.
-fn heartbeat_as_pid1(args: &[&str]) -> PidNs {
+/// The heartbeat as PID 1 of a new PID namespace, stdin and stdout on
+/// /dev/null; returns it with the read end of its stderr.
+fn heartbeat_as_pid1(args: &[&str]) -> (PidNs, fs::File) {
     let mut cmd = PidNs::command(bins::heartbeat(), args, NsOptions::default());
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let stderr = stderr_pipe(&mut cmd);
     let ns = PidNs::spawn(&mut cmd);
     wait_asleep(ns.pid1());
-    ns
+    (ns, stderr)
 }
 
 fn pid1_exit(ns: &mut PidNs) -> i32 {
@@ -197,25 +224,29 @@ fn pid1_exit(ns: &mut PidNs) -> i32 {
 }
 
 #[test]
-fn as_pid1_term_from_outside_the_namespace_exits_143() {
-    let mut ns = heartbeat_as_pid1(&[]);
-    ns.signal_pid1(libc::SIGTERM);
-    assert_eq!(pid1_exit(&mut ns), 143);
+fn as_pid1_each_termination_signal_from_outside_the_namespace_gives_its_code() {
+    for (signo, name, code) in TERMINATIONS {
+        let (mut ns, stderr) = heartbeat_as_pid1(&[]);
+        ns.signal_pid1(signo);
+        assert_exit_with_line(pid1_exit(&mut ns), stderr, name, code);
+    }
 }
 
 #[test]
-fn as_pid1_term_from_inside_the_namespace_exits_143() {
-    let mut ns = heartbeat_as_pid1(&[]);
-    let mut kill = ns.enter(false);
-    kill.args(["kill", "-TERM", "1"]);
-    let out = run(&mut kill, LIMIT);
-    // When PID 1 exits the kernel kills the rest of its namespace, and that
-    // can catch `kill` itself before it has exited: 137.
-    assert!(
-        out.code == 0 || out.code == 137,
-        "kill -TERM 1 inside the namespace: {out:?}"
-    );
-    assert_eq!(pid1_exit(&mut ns), 143);
+fn as_pid1_each_termination_signal_from_inside_the_namespace_gives_its_code() {
+    for (_, name, code) in TERMINATIONS {
+        let (mut ns, stderr) = heartbeat_as_pid1(&[]);
+        let mut kill = ns.enter(false);
+        kill.args(["kill", &format!("-{}", &name[3..]), "1"]);
+        let out = run(&mut kill, LIMIT);
+        // When PID 1 exits the kernel kills the rest of its namespace, and
+        // that can catch `kill` itself before it has exited: 137.
+        assert!(
+            out.code == 0 || out.code == 137,
+            "kill -{name} 1 inside the namespace: {out:?}"
+        );
+        assert_exit_with_line(pid1_exit(&mut ns), stderr, name, code);
+    }
 }
 
 /// A shell script that leaves `$1` orphans behind, each blocked reading the
@@ -226,7 +257,7 @@ while [ "$i" -lt "$1" ]; do { read x <&3; } & i=$((i+1)); done"#;
 
 #[test]
 fn as_pid1_reaps_200_orphans_that_exit_inside_the_namespace() {
-    let mut ns = heartbeat_as_pid1(&[]);
+    let (mut ns, _stderr) = heartbeat_as_pid1(&[]);
     let pid1 = ns.pid1();
     let (release_r, release_w) = proc::pipe();
     let mut maker = ns.enter(false);
@@ -324,6 +355,72 @@ fn inherited_descriptors_above_2_are_closed_at_start() {
     assert_eq!(read_to_eof(pipe_r).as_deref(), Some(&b""[..]));
 }
 
+/// Waits, at most LIMIT, until `pipe` can be read, then reads one byte;
+/// `None` at end of file or when nothing came in time.
+fn read_one_byte(pipe: &mut fs::File) -> Option<u8> {
+    let mut pfd = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd that lives across the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, LIMIT.as_millis() as libc::c_int) };
+    if ready != 1 {
+        return None;
+    }
+    let mut byte = [0u8];
+    (pipe.read(&mut byte).ok()? == 1).then_some(byte[0])
+}
+
+#[test]
+fn ready_newline_comes_only_once_signals_are_blocked() {
+    // SIGTERM is sent the instant the newline is read, with no wait for the
+    // heartbeat to sleep: it must be taken as a stop request (143), never
+    // kill it. A newline written just before the block loses this race
+    // within a few dozen rounds; 200 leave a wide margin.
+    for round in 0..200 {
+        let (mut ready_r, ready_w) = proc::pipe();
+        let w = ready_w.as_raw_fd();
+        let mut cmd = heartbeat(&["-r", "903"]);
+        // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
+        unsafe {
+            cmd.pre_exec(move || dup_onto(w, 903));
+        }
+        let mut hb = Proc::spawn(&mut cmd);
+        drop(ready_w);
+        let byte = read_one_byte(&mut ready_r);
+        hb.signal(libc::SIGTERM);
+        assert_eq!(byte, Some(b'\n'), "round {round}: no ready newline");
+        let status = hb
+            .wait_timeout(LIMIT)
+            .unwrap_or_else(|| panic!("round {round}: no exit within {LIMIT:?}"));
+        assert_eq!(status.code(), Some(143), "round {round}: {status:?}");
+    }
+}
+
+#[test]
+fn unopened_ready_fd_is_a_start_up_failure_exit_1_with_one_line() {
+    for args in [&["-r", "9"][..], &["--ready-fd=9"]] {
+        let mut cmd = Command::new(bins::heartbeat());
+        cmd.args(args);
+        // SAFETY: fcntl is async-signal-safe; runs in the child. Marking fd 9
+        // close-on-exec (if open at all) guarantees the heartbeat lacks it.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::fcntl(9, libc::F_SETFD, libc::FD_CLOEXEC);
+                Ok(())
+            });
+        }
+        let out = run(&mut cmd, LIMIT);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert_eq!(
+            out.stderr, "hermes-heartbeat: cannot write to the ready fd (errno 9)\n",
+            "{args:?}"
+        );
+    }
+}
+
 #[test]
 fn ready_fd_receives_one_newline_and_is_closed() {
     let (ready_r, ready_w) = proc::pipe();
@@ -356,38 +453,77 @@ fn stdin_stdout_stderr_closed_at_start_term_still_exits_143() {
 }
 
 #[test]
-fn under_env_i_with_no_path_term_exits_143() {
-    let mut cmd = Command::new("env");
-    cmd.arg("-i")
-        .arg(bins::heartbeat())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut hb = start(&mut cmd);
-    let environ = fs::read(format!("/proc/{}/environ", hb.pid())).expect("read environ");
-    assert!(environ.is_empty(), "environment not empty: {environ:?}");
-    hb.signal(libc::SIGTERM);
-    assert_eq!(exit_of(&mut hb), 143);
+fn under_env_i_with_no_path_each_termination_signal_gives_its_code() {
+    for (signo, name, code) in TERMINATIONS {
+        let mut cmd = Command::new("env");
+        cmd.arg("-i")
+            .arg(bins::heartbeat())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let stderr = stderr_pipe(&mut cmd);
+        let mut hb = start(&mut cmd);
+        drop(cmd);
+        let environ = fs::read(format!("/proc/{}/environ", hb.pid())).expect("read environ");
+        assert!(environ.is_empty(), "environment not empty: {environ:?}");
+        hb.signal(signo);
+        assert_exit_with_line(exit_of(&mut hb), stderr, name, code);
+    }
 }
 
 #[test]
-fn in_a_scratch_root_holding_only_the_binary_as_pid1_term_exits_143() {
+fn in_a_scratch_root_holding_only_the_binary_as_pid1_each_termination_signal_gives_its_code() {
     let root = tempfile::tempdir().expect("temp dir");
     fs::copy(bins::heartbeat(), root.path().join("hermes-heartbeat")).expect("copy binary");
     assert_eq!(fs::read_dir(root.path()).expect("list root").count(), 1);
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--kill-child"])
-        .arg(format!("--root={}", root.path().display()))
-        .args(["--", "/hermes-heartbeat"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut ns = PidNs::spawn(&mut cmd);
-    wait_asleep(ns.pid1());
-    let seen_root = fs::read_link(format!("/proc/{}/root", ns.pid1())).expect("read root");
-    assert_eq!(seen_root, root.path());
-    ns.signal_pid1(libc::SIGTERM);
-    assert_eq!(pid1_exit(&mut ns), 143);
+    for (signo, name, code) in TERMINATIONS {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child"])
+            .arg(format!("--root={}", root.path().display()))
+            .args(["--", "/hermes-heartbeat"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let stderr = stderr_pipe(&mut cmd);
+        let mut ns = PidNs::spawn(&mut cmd);
+        drop(cmd);
+        wait_asleep(ns.pid1());
+        let seen_root = fs::read_link(format!("/proc/{}/root", ns.pid1())).expect("read root");
+        assert_eq!(seen_root, root.path());
+        ns.signal_pid1(signo);
+        assert_exit_with_line(pid1_exit(&mut ns), stderr, name, code);
+    }
+}
+
+#[test]
+fn fault_signals_are_not_blocked_and_kill_it_with_no_exit_line() {
+    // By design: a real fault must kill it, not loop on the faulting
+    // instruction, so even a fault signal sent with kill() keeps its default
+    // action. No core file: RLIMIT_CORE is 0 (its working directory is /).
+    for (signo, name) in FAULTS {
+        let mut cmd = heartbeat(&[]);
+        let stderr = stderr_pipe(&mut cmd);
+        // SAFETY: setrlimit() is async-signal-safe; runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                let zero = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut hb = start(&mut cmd);
+        drop(cmd);
+        assert_eq!(mask(hb.pid(), "SigBlk") & bit(signo), 0, "{name} blocked");
+        hb.signal(signo);
+        let status = hb
+            .wait_timeout(LIMIT)
+            .unwrap_or_else(|| panic!("{name} did not end it within {LIMIT:?}"));
+        assert_eq!(status.signal(), Some(signo), "{name}: {status:?}");
+        assert_eq!(read_to_eof(stderr).as_deref(), Some(&b""[..]), "{name}");
+    }
 }
 
 #[test]

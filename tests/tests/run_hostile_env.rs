@@ -19,42 +19,24 @@ use std::time::Duration;
 use hermes_e2e::bins;
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
+use hermes_e2e::signals::NON_TERMINATING_STANDARD;
 
 /// The line the in-process hold starts with.
 const HOLD_NOTICE: &str = "`hermes-heartbeat` is unavailable; keeping the s6 CMD process alive in-process until the container is stopped.";
 const BREADCRUMB: &str = "✓ gateway-default is running under s6 supervision; this CMD process now only keeps the container alive. To run the gateway in the foreground instead, pass --no-supervise or set HERMES_GATEWAY_NO_SUPERVISE=1.";
 /// Where `make static` tells gatewayctl to look last (PREFIX=/usr/local).
 const BUILT_IN_HEARTBEAT: &str = "/usr/local/bin/hermes-heartbeat";
-/// Standard signals that must not end the hold (nor stop it): every one but
-/// the four stop requests, KILL, STOP and the synchronous fault signals.
-const HARMLESS_STANDARD: [i32; 18] = [
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGPIPE,
-    libc::SIGALRM,
-    libc::SIGWINCH,
-    libc::SIGCHLD,
-    libc::SIGCONT,
-    libc::SIGURG,
-    libc::SIGTSTP,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGIO,
-    libc::SIGPWR,
-    libc::SIGSTKFLT,
-];
-/// Realtime signals that must not end it either. 32-34 are left out: the C
+/// Signals that must not end the hold (nor stop it): the standard ones the
+/// heartbeat consumes, and these realtime ones. 32-34 are left out: the C
 /// library reserves them, so the in-process hold (safe Rust over musl)
 /// cannot catch or block them; the heartbeat itself does (see
 /// heartbeat.rs). README, "Decisions", says so.
 const HARMLESS_REALTIME: std::ops::RangeInclusive<i32> = 35..=64;
 
 fn harmless() -> impl Iterator<Item = i32> {
-    HARMLESS_STANDARD.into_iter().chain(HARMLESS_REALTIME)
+    NON_TERMINATING_STANDARD
+        .into_iter()
+        .chain(HARMLESS_REALTIME)
 }
 
 const LIMIT: Duration = Duration::from_secs(20);
