@@ -122,6 +122,19 @@ fn stop_all_once(sb: &Sandbox, mut cmd: Command) -> Result<Timed, String> {
     Ok(run)
 }
 
+/// The floor under any `stop --all` built on s6-svc: one bare `s6-svc -d`
+/// per gateway, all at once, from a loop in the sandbox's static busybox sh.
+fn bare_svc_down() -> Command {
+    let mut cmd = Command::new("/usr/bin/busybox");
+    cmd.args([
+        "sh",
+        "-c",
+        "for d in /run/service/gateway-*; do /command/s6-svc -d \"$d\" & done; wait",
+    ]);
+    cli_env(&mut cmd, "/opt/data");
+    cmd
+}
+
 fn names(n: usize) -> Vec<(String, Gateway)> {
     (1..=n)
         .map(|i| (format!("g{i:03}"), Gateway::Idle))
@@ -161,6 +174,12 @@ fn scaling(py: Python<'_>) -> String {
         "`gatewayctl status --all`",
         "`hermes gateway status`",
     ]);
+    let mut floor = Table::new(&[
+        "gateways",
+        "bare `s6-svc -d` on every gateway at once (`sh` loop)",
+        "`gatewayctl stop --all`",
+        "gatewayctl / bare s6-svc",
+    ]);
     let mut notes: Vec<String> = Vec::new();
     for n in SIZES {
         let venv = py.as_ref().ok().map(PythonCli::venv);
@@ -172,6 +191,7 @@ fn scaling(py: Python<'_>) -> String {
             }
         };
         let our_stop = measure(RUNS, |_| stop_all_once(&sb, ours(&["stop", "--all"])));
+        let bare_stop = measure(RUNS, |_| stop_all_once(&sb, bare_svc_down()));
         let py_stop = match py {
             Ok(cli) => measure(RUNS, |_| {
                 stop_all_once(&sb, python(cli, &["gateway", "stop", "--all"], "/opt/data"))
@@ -229,6 +249,12 @@ fn scaling(py: Python<'_>) -> String {
             py_all.map(table::time).unwrap_or_else(|| "—".to_owned()),
             ratio(py_all, our_status.median()),
         ]);
+        floor.row(vec![
+            n.to_string(),
+            bare_stop.time_cell(),
+            our_stop.time_cell(),
+            ratio(our_stop.median(), bare_stop.median()),
+        ]);
         rss.row(vec![
             n.to_string(),
             our_stop.rss_cell(),
@@ -248,6 +274,12 @@ fn scaling(py: Python<'_>) -> String {
     out.push_str(&times.render());
     out.push_str("\nPeak RSS of each CLI (largest process of its tree, median of the runs):\n\n");
     out.push_str(&rss.render());
+    out.push_str(
+        "\nThe floor under `stop --all`: s6-svc itself (Debian's, dynamically linked), \
+         run once per gateway, all at once, with no gatewayctl around it (same runs, \
+         same container):\n\n",
+    );
+    out.push_str(&floor.render());
     for note in notes {
         out.push_str(&format!("\nNote: {note}\n"));
     }
