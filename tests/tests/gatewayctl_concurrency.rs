@@ -186,6 +186,11 @@ fn release(s6: &ScanDir, requests: &[Request]) -> usize {
     })
 }
 
+/// What gateway_state.json says for a gateway s6 wants up (or down).
+fn desired_state(want_up: bool) -> &'static str {
+    if want_up { "running" } else { "stopped" }
+}
+
 fn assert_no_temp_files(s6: &ScanDir, profile: &str) {
     let home = s6.profile_home(profile);
     let names: Vec<String> = fs::read_dir(&home)
@@ -212,14 +217,9 @@ fn twenty_concurrent_gatewayctls_succeed_or_fail_in_one_s6_line_and_the_last_req
         // Concurrent requests on one profile are serialised, so what s6 was
         // last told is what gateway_state.json says.
         for p in &profiles {
-            let want = if s6.svstat(p).want_up {
-                "running"
-            } else {
-                "stopped"
-            };
             assert_eq!(
                 s6.desired_state(p).as_deref(),
-                Some(want),
+                Some(desired_state(s6.svstat(p).want_up)),
                 "round {round}: after the storm, {p}'s state file disagrees with s6"
             );
         }
@@ -237,14 +237,9 @@ fn twenty_concurrent_gatewayctls_succeed_or_fail_in_one_s6_line_and_the_last_req
                 s.want_up == verb.wants_up() && s.up == verb.wants_up()
             });
             assert_eq!(st.want_up, verb.wants_up(), "{p}: {st:?}");
-            let desired = if verb.wants_up() {
-                "running"
-            } else {
-                "stopped"
-            };
             assert_eq!(
                 s6.desired_state(p).as_deref(),
-                Some(desired),
+                Some(desired_state(verb.wants_up())),
                 "round {round}: {p}"
             );
             assert_no_temp_files(&s6, p);

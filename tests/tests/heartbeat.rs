@@ -372,6 +372,21 @@ fn read_one_byte(pipe: &mut fs::File) -> Option<u8> {
     (pipe.read(&mut byte).ok()? == 1).then_some(byte[0])
 }
 
+/// Starts `hermes-heartbeat -r 903` with fd 903 the write end of a new pipe
+/// (no other copy of it left open) and returns it with the read end.
+fn spawn_with_ready_fd() -> (Proc, fs::File) {
+    let (ready_r, ready_w) = proc::pipe();
+    let w = ready_w.as_raw_fd();
+    let mut cmd = heartbeat(&["-r", "903"]);
+    // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
+    unsafe {
+        cmd.pre_exec(move || dup_onto(w, 903));
+    }
+    let hb = Proc::spawn(&mut cmd);
+    drop(ready_w);
+    (hb, ready_r)
+}
+
 #[test]
 fn ready_newline_comes_only_once_signals_are_blocked() {
     // SIGTERM is sent the instant the newline is read, with no wait for the
@@ -379,15 +394,7 @@ fn ready_newline_comes_only_once_signals_are_blocked() {
     // kill it. A newline written just before the block loses this race
     // within a few dozen rounds; 200 leave a wide margin.
     for round in 0..200 {
-        let (mut ready_r, ready_w) = proc::pipe();
-        let w = ready_w.as_raw_fd();
-        let mut cmd = heartbeat(&["-r", "903"]);
-        // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
-        unsafe {
-            cmd.pre_exec(move || dup_onto(w, 903));
-        }
-        let mut hb = Proc::spawn(&mut cmd);
-        drop(ready_w);
+        let (mut hb, mut ready_r) = spawn_with_ready_fd();
         let byte = read_one_byte(&mut ready_r);
         hb.signal(libc::SIGTERM);
         assert_eq!(byte, Some(b'\n'), "round {round}: no ready newline");
@@ -423,15 +430,7 @@ fn unopened_ready_fd_is_a_start_up_failure_exit_1_with_one_line() {
 
 #[test]
 fn ready_fd_receives_one_newline_and_is_closed() {
-    let (ready_r, ready_w) = proc::pipe();
-    let w = ready_w.as_raw_fd();
-    let mut cmd = heartbeat(&["-r", "903"]);
-    // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
-    unsafe {
-        cmd.pre_exec(move || dup_onto(w, 903));
-    }
-    let mut hb = Proc::spawn(&mut cmd);
-    drop(ready_w);
+    let (mut hb, ready_r) = spawn_with_ready_fd();
     assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b"\n"[..]));
     wait_asleep(hb.pid());
     hb.signal(libc::SIGTERM);
