@@ -103,6 +103,8 @@ fn gateway_that_never_stops_within_the_timeout_is_a_failure() {
     );
     let st = s6.svstat("stubborn");
     assert!(st.up && !st.want_up, "{st:?}");
+    // s6 took the stop (it wants the gateway down): so does the record.
+    assert_eq!(s6.desired_state("stubborn").as_deref(), Some("stopped"));
 }
 
 #[test]
@@ -123,6 +125,10 @@ fn stop_all_wait_reports_the_one_that_never_stops_and_stops_the_rest() {
         "✗ Could not stop gateway-stubborn: gateway-stubborn did not stop within 1s (--timeout)\n",
         "{out:?}"
     );
+    for p in ["a", "z", "stubborn"] {
+        assert!(!s6.svstat(p).want_up, "{p} still wanted up");
+        assert_eq!(s6.desired_state(p).as_deref(), Some("stopped"), "{p}");
+    }
     for p in ["a", "z"] {
         assert!(!s6.svstat(p).up, "{p} not down on return");
     }
@@ -149,6 +155,7 @@ fn gateway_that_never_gets_ready_within_the_timeout_fails_to_start() {
     );
     let st = s6.svstat("sleepy");
     assert!(st.up && !st.ready, "{st:?}");
+    assert_eq!(s6.desired_state("sleepy").as_deref(), Some("running"));
 }
 
 #[test]

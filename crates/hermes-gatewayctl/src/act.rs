@@ -44,8 +44,19 @@ pub fn act(
     s6.scandir.registered(profile)?;
     let home = homes.profile_home(profile);
     let _serialised = state::lock_profile(&home, S6::control_bound(wait));
-    s6.control(profile, action, wait)?;
-    Ok(state::record(&home, desired(action)))
+    match s6.control(profile, action, wait) {
+        Ok(()) => Ok(state::record(&home, desired(action))),
+        // s6-svc sends the command before it waits: s6 now wants the new
+        // state even though the wait gave up, so the record follows s6 (the
+        // next boot must not undo a stop that s6 took).
+        Err(timeout @ Error::WaitTimedOut { .. }) => {
+            if let Some(w) = state::record(&home, desired(action)) {
+                error::warn(&w);
+            }
+            Err(timeout)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One gateway: a confirmation line on success.
