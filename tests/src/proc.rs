@@ -231,3 +231,17 @@ pub fn close_stdio() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Sets the soft and hard limit of `resource` to `value`. Async-signal-safe:
+/// meant for a `pre_exec` closure, so the program starts under that limit.
+pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: `limit` is a valid rlimit that lives across the call.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

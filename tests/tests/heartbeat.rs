@@ -500,18 +500,9 @@ fn fault_signals_are_not_blocked_and_kill_it_with_no_exit_line() {
     for (signo, name) in FAULTS {
         let mut cmd = heartbeat(&[]);
         let stderr = stderr_pipe(&mut cmd);
-        // SAFETY: setrlimit() is async-signal-safe; runs in the child.
+        // SAFETY: set_rlimit is async-signal-safe; runs in the child.
         unsafe {
-            cmd.pre_exec(|| {
-                let zero = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(|| proc::set_rlimit(libc::RLIMIT_CORE, 0));
         }
         let mut hb = start(&mut cmd);
         drop(cmd);

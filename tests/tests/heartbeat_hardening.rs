@@ -367,18 +367,9 @@ fn started_as_an_unprivileged_uid_sigquit_gives_131() {
 #[test]
 fn started_with_rlimit_nofile_of_3_sigterm_gives_143() {
     let mut cmd = heartbeat(&["-s"]);
-    // SAFETY: setrlimit() is async-signal-safe; runs in the child.
+    // SAFETY: set_rlimit is async-signal-safe; runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
-            let three = libc::rlimit {
-                rlim_cur: 3,
-                rlim_max: 3,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &three) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(|| proc::set_rlimit(libc::RLIMIT_NOFILE, 3));
     }
     let mut hb = start(&mut cmd);
     let limits = fs::read_to_string(format!("/proc/{}/limits", hb.pid())).expect("limits");
