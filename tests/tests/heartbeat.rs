@@ -355,6 +355,121 @@ fn inherited_descriptors_above_2_are_closed_at_start() {
     assert_eq!(read_to_eof(pipe_r).as_deref(), Some(&b""[..]));
 }
 
+/// In a pre_exec hook: a seccomp filter under which `close_range` fails
+/// with `errno` (as on kernels before 5.9, ENOSYS, or under a container
+/// engine's profile that predates it, EPERM); every other call is allowed.
+fn refuse_close_range(errno: u32) -> std::io::Result<()> {
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const SYS_CLOSE_RANGE: u32 = 436;
+    // seccomp_data: nr at offset 0, arch at offset 4.
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let filter = [
+        stmt(load, 4),
+        jump(AUDIT_ARCH_X86_64, 1, 0),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+        stmt(load, 0),
+        jump(SYS_CLOSE_RANGE, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | errno),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with integer arguments, then with a pointer to `prog`,
+    // which (and its filter) lives across the call; async-signal-safe.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            ) == -1
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn inherited_descriptors_are_closed_even_where_close_range_fails() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let (pipe_r, pipe_w) = proc::pipe();
+        let w = pipe_w.as_raw_fd();
+        let mut cmd = heartbeat(&[]);
+        // SAFETY: dup_onto and refuse_close_range only make async-signal-safe
+        // system calls; runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                dup_onto(2, 901)?;
+                dup_onto(w, 902)?;
+                dup_onto(2, 1900)?;
+                refuse_close_range(errno as u32)
+            });
+        }
+        let hb = start(&mut cmd);
+        drop(pipe_w);
+        assert_eq!(
+            proc::open_fds(hb.pid()),
+            [0, 1, 2],
+            "close_range errno {errno}"
+        );
+        assert_eq!(
+            read_to_eof(pipe_r).as_deref(),
+            Some(&b""[..]),
+            "close_range errno {errno}"
+        );
+    }
+}
+
+#[test]
+fn a_child_that_exited_before_it_started_is_reaped_at_start() {
+    // The process forks a child that exits, waits for that exit without
+    // reaping it (WNOWAIT), then execs the heartbeat: the child is a zombie
+    // before the heartbeat runs, and its SIGCHLD was discarded (default
+    // action, unblocked), so only the heartbeat's start-up reap can clear it.
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: fork, _exit and waitid are async-signal-safe; runs in the child.
+    unsafe {
+        cmd.pre_exec(|| match libc::fork() {
+            -1 => Err(std::io::Error::last_os_error()),
+            0 => libc::_exit(0),
+            child => {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let waited = libc::waitid(
+                    libc::P_PID,
+                    child as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                );
+                if waited == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            }
+        });
+    }
+    let mut hb = start(&mut cmd);
+    // Asleep in its signal wait: start-up, and its reap, are over.
+    assert_eq!(proc::children(hb.pid()), Vec::<i32>::new(), "zombie left");
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
 /// Waits, at most LIMIT, until `pipe` can be read, then reads one byte;
 /// `None` at end of file or when nothing came in time.
 fn read_one_byte(pipe: &mut fs::File) -> Option<u8> {

@@ -7,10 +7,15 @@
 //! dying PID 1 takes the whole container with it.
 #![no_std]
 #![no_main]
+// Every `unsafe` lives in `sys`, each with its `// SAFETY:` line.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
+#[allow(unsafe_code)]
 mod sys;
 
 use hermes_heartbeat::cli::{self, Command, Config};
+use hermes_heartbeat::error::{self, Error};
 use hermes_heartbeat::line::Line;
 use hermes_heartbeat::signals::{self, Action};
 
@@ -26,7 +31,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 fn run(args: sys::Args) -> ! {
     let waited = sys::SigSet::all_except(&signals::FAULT_SIGNALS);
     if let Err(e) = sys::block_signals(&waited) {
-        fail(b"cannot block signals", e);
+        fail(startup("cannot block signals", e));
     }
     let config = match cli::parse(args) {
         Ok(Command::Run(config)) => config,
@@ -41,12 +46,7 @@ fn run(args: sys::Args) -> ! {
             );
             sys::exit(0)
         }
-        Err(e) => {
-            let mut line = Line::new();
-            e.render(&mut line);
-            let _ = sys::write_all(2, line.finish());
-            sys::exit(2)
-        }
+        Err(e) => fail(Error::from(e)),
     };
     start(&waited, &config);
     sleep_until_asked_to_stop(&waited, &config)
@@ -58,21 +58,21 @@ fn start(waited: &sys::SigSet, config: &Config) {
     for signo in 1..=signals::MAX_SIGNAL {
         if waited.contains(signo) && !signals::is_uncatchable(signo) {
             if let Err(e) = sys::set_default_action(signo) {
-                fail(b"cannot reset a signal's inherited disposition", e);
+                fail(startup("cannot reset a signal's inherited disposition", e));
             }
         }
     }
     if let Err(e) = sys::change_dir(c"/") {
-        fail(b"cannot chdir to /", e);
+        fail(startup("cannot chdir to /", e));
     }
     if config.subreaper {
         if let Err(e) = sys::become_subreaper() {
-            fail(b"cannot become a child subreaper", e);
+            fail(startup("cannot become a child subreaper", e));
         }
     }
     if let Some(fd) = config.ready_fd {
         if let Err(e) = sys::write_all(fd, b"\n") {
-            fail(b"cannot write to the ready fd", e);
+            fail(startup("cannot write to the ready fd", e));
         }
         let _ = sys::close_fd(fd);
     }
@@ -120,14 +120,14 @@ fn print(fd: i32, parts: &[&[u8]]) {
     }
 }
 
-fn fail(what: &[u8], e: sys::Errno) -> ! {
+fn startup(doing: &'static str, e: sys::Errno) -> Error<'static> {
+    Error::Startup { doing, errno: e.0 }
+}
+
+/// Reports `e` in one line on stderr and exits with its code.
+fn fail(e: Error<'_>) -> ! {
     let mut line = Line::new();
-    line.push(cli::NAME.as_bytes())
-        .push(b": ")
-        .push(what)
-        .push(b" (errno ")
-        .push_u32(e.0.unsigned_abs())
-        .push(b")");
+    e.render(&mut line);
     let _ = sys::write_all(2, line.finish());
-    sys::exit(1)
+    sys::exit(error::exit_code(&e))
 }

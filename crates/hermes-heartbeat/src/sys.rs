@@ -8,9 +8,9 @@ use core::ffi::{CStr, c_char, c_int, c_long, c_ulong, c_void};
 pub struct Errno(pub i32);
 
 const EINTR: i32 = 4;
-const ENOSYS: i32 = 38;
 const SIG_SETMASK: c_int = 2;
 const WNOHANG: c_int = 1;
+const RLIMIT_NOFILE: c_int = 7;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const SYS_CLOSE_RANGE: c_long = 436;
 #[cfg(target_arch = "x86_64")]
@@ -45,6 +45,10 @@ struct KernelSigAction([u64; 4]);
 #[repr(C)]
 struct SigInfo([u64; 16]);
 
+// SAFETY: each declaration matches the C prototype in musl's and glibc's
+// headers (the variadic `prctl` and `syscall` are called with `c_ulong`/
+// `c_long` arguments only, as the kernel reads them); nothing is called
+// outside the wrappers below.
 #[link(name = "c")]
 unsafe extern "C" {
     fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
@@ -55,6 +59,7 @@ unsafe extern "C" {
     fn chdir(path: *const c_char) -> c_int;
     fn prctl(option: c_int, ...) -> c_int;
     fn syscall(number: c_long, ...) -> c_long;
+    fn getrlimit(resource: c_int, limits: *mut [u64; 2]) -> c_int;
     fn __errno_location() -> *mut c_int;
     fn _exit(code: c_int) -> !;
 }
@@ -175,8 +180,10 @@ pub fn close_fd(fd: i32) -> Result<(), Errno> {
     check(unsafe { close(fd) })
 }
 
-/// `close_range(first, ~0U, 0)`, falling back to `close` in a loop on kernels
-/// older than 5.9.
+/// `close_range(first, ~0U, 0)`. Where it fails for any reason (ENOSYS
+/// before Linux 5.9; EPERM from a seccomp profile that predates it, as older
+/// container engines ship), every descriptor below the open-files limit is
+/// closed one by one instead: slower, once, but nothing inherited stays open.
 pub fn close_from(first: i32) {
     // SAFETY: plain syscall with integer arguments; no object owns these fds.
     let ret = unsafe {
@@ -187,11 +194,24 @@ pub fn close_from(first: i32) {
             0 as c_ulong,
         )
     };
-    if ret == -1 && errno().0 == ENOSYS {
-        for fd in first..4096 {
-            let _ = close_fd(fd);
-        }
+    if ret == 0 {
+        return;
     }
+    for fd in first..open_files_limit() {
+        let _ = close_fd(fd);
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`: no descriptor at or above it can be opened.
+/// At least 4096 (the limit may have been lowered after fds were opened) and
+/// at most 2^20 (an "unlimited" value would make the loop above endless).
+fn open_files_limit() -> i32 {
+    let mut limits = [0u64; 2];
+    // SAFETY: `limits` is a valid `struct rlimit` (two 64-bit words) alive
+    // for the call.
+    let ret = unsafe { getrlimit(RLIMIT_NOFILE, &mut limits) };
+    let soft = if ret == 0 { limits[0] } else { 0 };
+    soft.clamp(4096, 1 << 20) as i32
 }
 
 /// `chdir`.
@@ -244,6 +264,8 @@ impl Iterator for Args {
 }
 
 /// The C entry point: the C runtime calls it with argv.
+// SAFETY: `main` is the one symbol the C runtime expects by this name, with
+// this signature; nothing else in the program defines it.
 #[unsafe(no_mangle)]
 pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let end = if argv.is_null() {
@@ -256,6 +278,8 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 
 /// Unoptimised builds of the precompiled `core` reference the unwinder's
 /// personality routine even with `panic = "abort"`; nothing ever calls it.
+// SAFETY: no other object in an unoptimised build defines this symbol, and
+// it is never called (the binary never unwinds).
 #[cfg(debug_assertions)]
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
