@@ -146,17 +146,23 @@ fn fork_storm_of_5000_orphans_as_pid1_is_reaped_and_it_stays_responsive() {
     let faults_before = reaped_children_faults(pid1);
 
     // Two shells inside the namespace make 2,500 orphans each, as fast as
-    // they can: `( : & )` forks a subshell that forks `:` and exits at once.
-    // The `:` process exits on its own straight away, so every orphan dies
-    // during the storm: either just before its subshell (a zombie handed to
-    // PID 1) or just after (an orphan exiting under PID 1), with SIGCHLDs
-    // coalescing while PID 1 is busy reaping.
-    let storm = r#"i=0; while [ "$i" -lt 2500 ]; do ( : & ); i=$((i+1)); done"#;
+    // they can: `( echo >>F & )` forks a subshell that forks the `echo` and
+    // exits at once. The orphan appends one byte to F (so the count of
+    // orphans that ran is F's size) and exits straight away, so every orphan
+    // dies during the storm: either just before its subshell (a zombie
+    // handed to PID 1) or just after (an orphan exiting under PID 1), with
+    // SIGCHLDs coalescing while PID 1 is busy reaping.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ran = dir.path().join("orphans");
+    let storm = format!(
+        r#"i=0; while [ "$i" -lt 2500 ]; do ( echo >>'{}' & ); i=$((i+1)); done"#,
+        ran.display()
+    );
     let makers: Vec<Proc> = (0..2)
         .map(|_| {
             let mut maker = ns.enter(false);
             maker
-                .args(["sh", "-c", storm])
+                .args(["sh", "-c", &storm])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -171,6 +177,8 @@ fn fork_storm_of_5000_orphans_as_pid1_is_reaped_and_it_stays_responsive() {
     });
     let zombies = proc::zombie_children(pid1);
     assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    let orphans = fs::metadata(&ran).map_or(0, |m| m.len());
+    assert_eq!(orphans, 5000, "orphans that ran");
     // Only a parent can reap, so no child left means PID 1 reaped them all.
     // And it really waited for them (no auto-reap through an ignored
     // SIGCHLD): the kernel adds a child's page faults, at least one per
