@@ -5,10 +5,18 @@
 //! (as s6-overlay images do). Commands run inside with `nsenter`; a
 //! long-lived CMD process can be started inside and watched from here.
 //! Dropping it kills the namespace (every process in it) and removes its files.
+//!
+//! Like a fresh image, the container has nothing at the path fixed in
+//! gatewayctl at build time for the heartbeat ([`BUILT_IN_HEARTBEAT`]):
+//! whatever this machine has there is hidden under an empty tmpfs, unless
+//! the setup installs the heartbeat there ([`BuiltIn::Heartbeat`]).
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,6 +30,69 @@ use crate::s6::{self, CLEAN_PATH, Gateway, SvStat, shell_quote, write_script};
 /// How long the fixture waits for s6 inside the container.
 const S6_LIMIT: Duration = Duration::from_secs(20);
 
+/// Where gatewayctl looks for the heartbeat last: the path fixed when it was
+/// built (`HERMES_HEARTBEAT_PATH`, which `make static` sets from
+/// `HEARTBEAT_PATH`/`PREFIX`), read here the same way, with the same
+/// default. A static build configured otherwise needs this crate built with
+/// the same `HERMES_HEARTBEAT_PATH`; the tests that name it then fail
+/// loudly, never pass by accident.
+pub const BUILT_IN_HEARTBEAT: &str = match option_env!("HERMES_HEARTBEAT_PATH") {
+    Some(path) => path,
+    None => "/usr/local/bin/hermes-heartbeat",
+};
+
+/// The directory of [`BUILT_IN_HEARTBEAT`] (what gets hidden).
+pub fn built_in_dir() -> &'static Path {
+    Path::new(BUILT_IN_HEARTBEAT)
+        .parent()
+        .expect("the built-in heartbeat path has a directory")
+}
+
+/// Makes `cmd` start in a private mount namespace of its own where
+/// [`built_in_dir`] is an empty tmpfs, so nothing this machine has at
+/// [`BUILT_IN_HEARTBEAT`] (`make install` puts the heartbeat there) can be
+/// found. The process is still `cmd`'s program itself (no wrapper), and
+/// the namespace goes away with it.
+pub fn hide_built_in_heartbeat(cmd: &mut Command) {
+    let dir = built_in_dir();
+    // A directory this machine lacks holds nothing to hide.
+    let target = dir
+        .is_dir()
+        .then(|| CString::new(dir.as_os_str().as_bytes()).expect("a path without NUL"));
+    let check = |ret: libc::c_int| {
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes system calls (unshare, mount) on C strings made beforehand.
+    unsafe {
+        cmd.pre_exec(move || {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            // Nothing mounted here may reach the host's namespace.
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            if let Some(target) = &target {
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    c"mode=0755".as_ptr().cast(),
+                ))?;
+            }
+            Ok(())
+        });
+    }
+}
+
 /// How a gateway service's run script starts its dummy gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Launch {
@@ -32,6 +103,16 @@ pub enum Launch {
     Direct,
 }
 
+/// What the container has at [`BUILT_IN_HEARTBEAT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltIn {
+    /// Nothing: its directory is an empty tmpfs (whatever this machine has
+    /// there is hidden).
+    Hidden,
+    /// A copy of the static heartbeat, alone in that directory (a tmpfs).
+    Heartbeat,
+}
+
 /// How to build the container.
 #[derive(Clone, Copy, Debug)]
 pub struct Setup {
@@ -39,6 +120,13 @@ pub struct Setup {
     /// Make `/run/s6/basedir` (s6-overlay does); without it the container is
     /// not "under s6" for gatewayctl even though PID 1 is s6-svscan.
     pub basedir: bool,
+    /// s6-svscan is PID 1 (s6-overlay's `/init` becomes it). When false,
+    /// PID 1 is the heartbeat and s6-svscan runs on `/run/service` as its
+    /// child: everything else is the same, but gatewayctl must not take
+    /// the container for an s6 one.
+    pub svscan_pid1: bool,
+    /// What is at the build-time heartbeat path inside.
+    pub built_in: BuiltIn,
 }
 
 impl Default for Setup {
@@ -46,6 +134,8 @@ impl Default for Setup {
         Setup {
             launch: Launch::GatewayctlRun,
             basedir: true,
+            svscan_pid1: true,
+            built_in: BuiltIn::Hidden,
         }
     }
 }
@@ -67,7 +157,8 @@ impl Container {
 
     /// Starts the container: PID 1 runs a setup script that mounts a private
     /// tmpfs on `/run` (and on `/opt/data`, gatewayctl's default Hermes home,
-    /// where this machine has one, so a real home is never written), makes `/run/service` and `/run/s6/basedir`, copies
+    /// where this machine has one, so a real home is never written), and on
+    /// the build-time heartbeat's directory, makes `/run/service` and `/run/s6/basedir`, copies
     /// the gateway services in, then execs `s6-svscan -t0 /run/service`.
     /// s6-svscan (and so every gateway) gets PATH and `HERMES_HOME` (a
     /// temporary directory holding the profile homes). Waits (bounded) until
@@ -110,6 +201,38 @@ impl Container {
         } else {
             ""
         };
+        let quoted_dir = shell_quote(&built_in_dir().to_string_lossy());
+        let built_in = match setup.built_in {
+            BuiltIn::Hidden => format!(
+                "if [ -d {quoted_dir} ]; then mount -t tmpfs -o mode=0755 tmpfs {quoted_dir}; fi\n"
+            ),
+            BuiltIn::Heartbeat => {
+                // A tmpfs over a directory this machine lacks would need
+                // one made on the host first: not done.
+                assert!(
+                    built_in_dir().is_dir(),
+                    "{} does not exist here: the heartbeat cannot be put at {BUILT_IN_HEARTBEAT}",
+                    built_in_dir().display()
+                );
+                format!(
+                    "mount -t tmpfs -o mode=0755 tmpfs {quoted_dir}\n\
+                     cp {} {}\n",
+                    shell_quote(&bins::heartbeat().to_string_lossy()),
+                    shell_quote(BUILT_IN_HEARTBEAT)
+                )
+            }
+        };
+        let (pid1_comm, start_svscan) = if setup.svscan_pid1 {
+            ("s6-svscan", "exec s6-svscan -t0 /run/service\n".to_owned())
+        } else {
+            (
+                "hermes-heartbea",
+                format!(
+                    "s6-svscan -t0 /run/service </dev/null &\nexec {} -q\n",
+                    shell_quote(&bins::heartbeat().to_string_lossy())
+                ),
+            )
+        };
         write_script(
             &script,
             &format!(
@@ -117,9 +240,10 @@ impl Container {
                  set -e\n\
                  mount -t tmpfs -o mode=0755 tmpfs /run\n\
                  if [ -d /opt/data ]; then mount -t tmpfs tmpfs /opt/data; fi\n\
+                 {built_in}\
                  mkdir -p /run/service{basedir}\n\
                  cp -a {}/. /run/service/\n\
-                 exec s6-svscan -t0 /run/service\n",
+                 {start_svscan}",
                 shell_quote(&root.join("services").to_string_lossy())
             ),
         );
@@ -142,8 +266,8 @@ impl Container {
             tmp,
         };
         let control = container.run_dir().join("service/.s6-svscan/control");
-        proc::wait_until(S6_LIMIT, "s6-svscan to be PID 1 of the container", || {
-            s6::comm_is(pid1, "s6-svscan") && control.exists()
+        proc::wait_until(S6_LIMIT, "s6-svscan to run in the container", || {
+            s6::comm_is(pid1, pid1_comm) && control.exists()
         });
         let mut pending: Vec<&Gateway> = gateways.iter().collect();
         proc::wait_until(

@@ -2,11 +2,25 @@
 //! PID 1 on a private /run, services run the dummy gateway (directly and
 //! through `gatewayctl run`), and commands and a CMD process run inside.
 
+use std::process::Command;
 use std::time::Duration;
 
 use hermes_e2e::bins;
-use hermes_e2e::container::{Container, Launch};
+use hermes_e2e::container::{
+    BUILT_IN_HEARTBEAT, BuiltIn, Container, Launch, Setup, built_in_dir, hide_built_in_heartbeat,
+};
+use hermes_e2e::run::run;
 use hermes_e2e::s6::Gateway;
+
+/// The filesystem type of the topmost mount on `dir` in a mountinfo text.
+fn fstype_at(mountinfo: &str, dir: &std::path::Path) -> Option<String> {
+    let dir = dir.to_str()?;
+    mountinfo
+        .lines()
+        .rev()
+        .filter(|l| l.split(' ').nth(4) == Some(dir))
+        .find_map(|l| Some(l.split_once(" - ")?.1.split(' ').next()?.to_owned()))
+}
 
 #[test]
 fn pid1_is_s6_svscan_on_a_private_run_with_the_gateway_up() {
@@ -78,4 +92,78 @@ fn teardown_kills_everything_inside() {
         );
     }
     drop(cmd);
+}
+
+#[test]
+fn built_in_heartbeat_directory_is_an_empty_tmpfs_inside() {
+    let ct = Container::start_with(&[], Launch::Direct);
+    let out = ct.exec(&[], "/bin/cat", &["/proc/self/mountinfo"]);
+    assert_eq!(
+        fstype_at(&out.stdout, built_in_dir()).as_deref(),
+        Some("tmpfs"),
+        "{out:?}"
+    );
+    let out = ct.exec(&[], "/bin/ls", &["-A", &built_in_dir().to_string_lossy()]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+    // The host keeps its own.
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_ne!(fstype_at(&host, built_in_dir()).as_deref(), Some("tmpfs"));
+}
+
+#[test]
+fn built_in_heartbeat_setup_puts_the_heartbeat_alone_at_that_path() {
+    let setup = Setup {
+        built_in: BuiltIn::Heartbeat,
+        ..Setup::default()
+    };
+    let ct = Container::start_setup(&[], setup);
+    let out = ct.exec(&[], "/bin/ls", &["-A", &built_in_dir().to_string_lossy()]);
+    let name = std::path::Path::new(BUILT_IN_HEARTBEAT)
+        .file_name()
+        .unwrap();
+    assert_eq!(out.stdout.trim_end(), name.to_string_lossy(), "{out:?}");
+    let out = ct.exec(
+        &[],
+        "/usr/bin/cmp",
+        &[bins::heartbeat().to_str().unwrap(), BUILT_IN_HEARTBEAT],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn pid1_can_be_the_heartbeat_with_s6_svscan_as_its_child() {
+    let setup = Setup {
+        launch: Launch::Direct,
+        svscan_pid1: false,
+        ..Setup::default()
+    };
+    let ct = Container::start_setup(&[Gateway::new("default")], setup);
+    let out = ct.exec(&[], "/bin/cat", &["/proc/1/comm"]);
+    assert_eq!(out.stdout, "hermes-heartbea\n", "{out:?}");
+    let svscan = ct.pids_named("s6-svscan");
+    assert_eq!(svscan.len(), 1, "{svscan:?}");
+    assert_eq!(hermes_e2e::proc::parent(svscan[0]), Some(ct.pid1()));
+    assert!(ct.run_dir().join("s6/basedir").is_dir());
+    assert!(ct.svstat("default").up);
+}
+
+#[test]
+fn hidden_built_in_heartbeat_is_a_private_empty_tmpfs_for_that_process_alone() {
+    let mut cmd = Command::new("/bin/cat");
+    hide_built_in_heartbeat(&mut cmd);
+    cmd.arg("/proc/self/mountinfo");
+    let out = run(&mut cmd, Duration::from_secs(10));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        fstype_at(&out.stdout, built_in_dir()).as_deref(),
+        Some("tmpfs"),
+        "{out:?}"
+    );
+    let mut cmd = Command::new("/bin/ls");
+    hide_built_in_heartbeat(&mut cmd);
+    cmd.arg("-A").arg(built_in_dir());
+    let out = run(&mut cmd, Duration::from_secs(10));
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_ne!(fstype_at(&host, built_in_dir()).as_deref(), Some("tmpfs"));
 }

@@ -3,7 +3,12 @@
 //! restarted; `--all --wait` waits for every one; a gateway that does not get
 //! there within `-T` is a failure with its own line.
 
-use hermes_e2e::s6::{Gateway, ScanDir};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hermes_e2e::run::run;
+use hermes_e2e::s6::{self, Gateway, ScanDir};
 
 #[test]
 fn stop_wait_returns_only_once_down_and_the_finish_script_is_done() {
@@ -68,6 +73,68 @@ fn restart_wait_returns_with_a_new_gateway_up() {
     let st = s6.svstat("coder");
     assert!(st.up && st.ready, "{st:?}");
     assert_ne!(st.pid, before, "still the old gateway on return");
+}
+
+/// A directory for `HERMES_S6_BINDIR` whose `s6-svc` runs the real one and
+/// records its arguments (`s6-svc.args`) and its stderr (`s6-svc.stderr`);
+/// `s6-svstat` is the real one.
+fn recording_s6_bindir(s6: &ScanDir) -> PathBuf {
+    let real = |name: &str| {
+        s6::CLEAN_PATH
+            .split(':')
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} not installed"))
+    };
+    let dir = s6.root().join("recording-bin");
+    fs::create_dir(&dir).expect("mkdir");
+    let log = |name: &str| s6::shell_quote(&dir.join(name).to_string_lossy());
+    s6::write_script(
+        &dir.join("s6-svc"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\" 2>> {}\n",
+            log("s6-svc.args"),
+            s6::shell_quote(&real("s6-svc").to_string_lossy()),
+            log("s6-svc.stderr"),
+        ),
+    );
+    std::os::unix::fs::symlink(real("s6-svstat"), dir.join("s6-svstat")).expect("symlink");
+    dir
+}
+
+#[test]
+fn restart_wait_without_a_notification_fd_returns_with_a_new_gateway_up() {
+    // No notification-fd: s6 never sees this gateway ready, so the wait is
+    // for "restarted" (`-wr`). s6-svc takes a `-wR` here for `-wr`, with a
+    // warning on its stderr, which gatewayctl drops on success: the
+    // recording s6-svc keeps it. The slow shutdown (300 ms) leaves the old
+    // gateway up for a while, so a wait that ended early would show it.
+    let s6 = ScanDir::with(&[Gateway::new("coder").term_delay_ms(300)]);
+    let before = s6.wait_svstat("coder", "up", |s| s.up).pid;
+    let bindir = recording_s6_bindir(&s6);
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_S6_BINDIR", &bindir)
+        .args(["restart", "coder", "--wait", "-T", "5"]);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout, "✓ Restarted gateway-coder under s6\n",
+        "{out:?}"
+    );
+    assert_eq!(out.stderr, "", "{out:?}");
+    let st = s6.svstat("coder");
+    assert!(st.up && st.want_up, "not up on return: {st:?}");
+    assert_ne!(st.pid, before, "still the old gateway on return");
+    assert!(!st.ready, "ready without a notification-fd? {st:?}");
+    assert_eq!(s6.desired_state("coder").as_deref(), Some("running"));
+    let read = |name: &str| fs::read_to_string(bindir.join(name)).unwrap_or_default();
+    let args = read("s6-svc.args");
+    assert_eq!(
+        args,
+        format!("-wr -T 5000 -r -u {}\n", s6.service_dir("coder").display()),
+        "s6-svc was not asked to wait for the restart alone"
+    );
+    assert_eq!(read("s6-svc.stderr"), "", "s6-svc complained");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hermes_e2e::bins;
-use hermes_e2e::container::{CmdProcess, Container, Launch, Setup};
+use hermes_e2e::container::{BUILT_IN_HEARTBEAT, BuiltIn, CmdProcess, Container, Launch, Setup};
 use hermes_e2e::proc;
 use hermes_e2e::run::{self, Output};
 use hermes_e2e::s6::{CLEAN_PATH, Gateway};
@@ -266,13 +266,9 @@ fn lonely_gatewayctl(ct: &Container) -> PathBuf {
 
 /// The scenario of the hold tests: no heartbeat anywhere; the CMD holds
 /// in-process, prints its line, and `signo` ends it with `128+signo`.
+/// The container hides whatever this machine has at the build-time path
+/// (`make install` puts a heartbeat there), as a fresh image has nothing.
 fn hold_ends_on(signo: i32, name: &str) {
-    let built_in = Path::new("/usr/local/bin/hermes-heartbeat");
-    assert!(
-        !built_in.exists(),
-        "{} exists on this machine: the hold cannot be reached",
-        built_in.display()
-    );
     let ct = container_down(&["default"]);
     let gatewayctl = lonely_gatewayctl(&ct);
     let nowhere = ct.root().join("nowhere/hermes-heartbeat");
@@ -297,12 +293,54 @@ fn hold_ends_on(signo: i32, name: &str) {
     );
     assert_eq!(lines.last(), Some(&HOLD_NOTICE), "{stderr}");
     // One warning per place tried: $HERMES_HEARTBEAT, beside the copy, built-in.
-    let warnings = lines.iter().filter(|l| l.starts_with("⚠ cannot exec '"));
-    assert_eq!(warnings.count(), 3, "{stderr}");
+    let warnings: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("⚠ cannot exec '"))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stderr}");
+    assert!(
+        warnings[2].starts_with(&format!("⚠ cannot exec '{BUILT_IN_HEARTBEAT}': ")),
+        "{stderr}"
+    );
     let code = 128 + signo;
     assert_eq!(stop_cmd(&mut cmd, signo), code, "{}", cmd.stderr());
     let exit_line = format!("hermes-heartbeat: {name}, exiting {code}\n");
     assert!(cmd.stderr().ends_with(&exit_line), "{}", cmd.stderr());
+}
+
+#[test]
+fn heartbeat_at_the_build_time_path_is_exec_d_when_no_other_place_has_one() {
+    // The third place: HERMES_HEARTBEAT unset, gatewayctl alone in its
+    // directory, an empty PATH, and the heartbeat at the path fixed at
+    // build time (a tmpfs inside the container, not this machine's file).
+    let ct = Container::start_setup(
+        &[Gateway::new("default").down()],
+        Setup {
+            built_in: BuiltIn::Heartbeat,
+            ..Setup::default()
+        },
+    );
+    let gatewayctl = lonely_gatewayctl(&ct);
+    let mut cmd = ct.spawn_cmd(&[("PATH", "")], &gatewayctl, &["run"]);
+    assert_eq!(wait_for_heartbeat(&cmd), Path::new(BUILT_IN_HEARTBEAT));
+    assert_eq!(
+        proc::status_field(cmd.pid(), "Name").as_deref(),
+        Some(HEARTBEAT_COMM)
+    );
+    let st = ct.wait_svstat("default", "up and wanted up", |s| s.up && s.want_up);
+    assert!(st.up && st.want_up);
+    ct.wait_armed(&["default"]);
+    let stderr = cmd.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(lines[0], breadcrumb("default"));
+    let beside = gatewayctl.with_file_name("hermes-heartbeat");
+    assert!(
+        lines[1].starts_with(&format!("⚠ cannot exec '{}': ", beside.display()))
+            && lines[1].ends_with(" (os error 2); trying the next place"),
+        "{stderr}"
+    );
+    assert_eq!(stop_cmd(&mut cmd, libc::SIGTERM), 143);
 }
 
 #[test]
@@ -495,6 +533,7 @@ fn s6_svscan_as_pid1_without_basedir_is_not_under_s6_and_runs_command() {
     let setup = Setup {
         launch: Launch::GatewayctlRun,
         basedir: false,
+        ..Setup::default()
     };
     let ct = Container::start_setup(&gateways, setup);
     let (marker, command) = marker_command(&ct, 3);
