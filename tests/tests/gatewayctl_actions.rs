@@ -163,16 +163,77 @@ fn state_file_is_replaced_by_a_new_file_never_rewritten_in_place() {
     );
 }
 
-#[test]
-fn unparsable_state_file_is_replaced_with_a_warning() {
+/// Runs `stop coder` on a state file holding `content`, and checks that the
+/// stop succeeded with one warning line (starting `warning`) and left the
+/// file byte for byte as it was.
+fn stop_leaves_state_file_as_it_was(content: &str, warning: &str) {
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
-    s6::write_file(&s6.state_file("coder"), "{not json");
+    let file = s6.state_file("coder");
+    s6::write_file(&file, content);
     let out = s6.ctl(&["stop", "coder"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
-    assert_eq!(out.stderr_lines().len(), 1, "{out:?}");
-    assert!(out.stderr.starts_with("⚠ "), "{out:?}");
-    assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    let prefix = format!(
+        "⚠ could not record the desired state in {}: {warning}",
+        file.display()
+    );
+    assert!(lines[0].starts_with(&prefix), "{out:?}");
+    s6.wait_svstat("coder", "down", |s| !s.up && !s.want_up);
+    assert_eq!(fs::read_to_string(&file).expect("still there"), content);
+}
+
+#[test]
+fn unparsable_state_file_is_left_as_it_was_with_a_warning() {
+    stop_leaves_state_file_as_it_was("{not json", "not a JSON object");
+}
+
+#[test]
+fn state_file_that_is_not_an_object_is_left_as_it_was_with_a_warning() {
+    stop_leaves_state_file_as_it_was("[\"desired_state\", 1]\n", "not a JSON object");
+}
+
+#[test]
+fn unreadable_state_file_in_a_writable_home_warns_and_is_left_byte_for_byte() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    // The unprivileged caller may write the home (0777), so it could rename
+    // a new file over the old one, but cannot read the old one: root's, 0600.
+    s6.open_control_to_all_users(&[]);
+    let file = s6.state_file("coder");
+    let old = "{\"desired_state\":\"running\",\"platforms\":{\"telegram\":\"ok\"}}\n";
+    s6::write_file(&file, old);
+    s6::chmod(&file, 0o600);
+    let out = run(
+        &mut s6::as_nobody(s6.gatewayctl().args(["stop", "coder"])),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        out.code, 0,
+        "a state file left alone is no failed stop: {out:?}"
+    );
+    assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    let warning = format!(
+        "⚠ could not record the desired state in {}: cannot read it",
+        file.display()
+    );
+    assert!(lines[0].starts_with(&warning), "{out:?}");
+    assert!(lines[0].contains("ermission denied"), "{out:?}");
+    s6.wait_svstat("coder", "down", |s| !s.up && !s.want_up);
+    assert_eq!(fs::read(&file).expect("still there"), old.as_bytes());
+    let meta = fs::metadata(&file).expect("stat");
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600));
+    let names: Vec<String> = fs::read_dir(s6.profile_home("coder"))
+        .expect("profile home")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["gateway_state.json"],
+        "a temporary file was left behind"
+    );
 }
 
 #[test]

@@ -2,10 +2,14 @@
 //! hangs forever is bounded by gatewayctl's own timeout (5 s, or the --wait
 //! timeout plus 5 s), reported in one line, and killed with everything it
 //! started; one that floods its stderr with megabytes is cut to one short
-//! line; one that dies by a signal or cannot be executed is one line too.
+//! line; one that exits but leaves a helper writing to its pipes forever
+//! does not hold gatewayctl; one that dies by a signal or cannot be executed
+//! is one line too. Every run gets its own HERMES_HOME in the bench's
+//! temporary directory, so no real state file is ever written.
 
 use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hermes_e2e::proc;
@@ -18,8 +22,9 @@ const PROFILES: [&str; 3] = ["coder", "reader", "writer"];
 /// among them shown as an escape of at most 6 (`\u{1b}`).
 const LINE_BOUND: usize = 120 + 6 * 303;
 
-/// A fake scan directory holding [`PROFILES`], and stand-in s6 programs
-/// written from the given script bodies. Every stand-in exports a marker
+/// A fake scan directory holding [`PROFILES`], their profile homes under a
+/// HERMES_HOME of its own, and stand-in s6 programs written from the given
+/// script bodies. Every stand-in exports a marker
 /// unique to this bench, so anything it leaves running can be found.
 struct Bench {
     tmp: tempfile::TempDir,
@@ -38,6 +43,7 @@ impl Bench {
         );
         for p in PROFILES {
             fs::create_dir_all(tmp.path().join(format!("service/gateway-{p}"))).expect("mkdir");
+            fs::create_dir_all(tmp.path().join(format!("home/profiles/{p}"))).expect("mkdir");
         }
         fs::create_dir_all(tmp.path().join("service/.s6-svscan")).expect("mkdir");
         fs::create_dir_all(tmp.path().join("fake-s6")).expect("mkdir");
@@ -55,20 +61,33 @@ impl Bench {
         self.tmp.path().join("fake-s6")
     }
 
+    /// The HERMES_HOME every run gets (never the /opt/data fallback).
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
     fn ctl(&self, args: &[&str]) -> Output {
         self.timed_ctl(args).0
     }
 
     /// [`Bench::ctl`], also giving how long the gatewayctl call took.
     fn timed_ctl(&self, args: &[&str]) -> (Output, Duration) {
-        let mut cmd = s6::gatewayctl_clean();
-        cmd.env("HERMES_S6_BINDIR", self.bindir())
-            .arg("--scandir")
-            .arg(self.tmp.path().join("service"))
-            .args(args);
+        let mut cmd = self.gatewayctl();
+        cmd.args(args);
         let started = Instant::now();
         let out = run(&mut cmd, Duration::from_secs(CTL_LIMIT_SECS));
         (out, started.elapsed())
+    }
+
+    /// `gatewayctl --scandir <bench>` taking its s6 programs from the
+    /// stand-ins and its HERMES_HOME from the bench; add the arguments.
+    fn gatewayctl(&self) -> Command {
+        let mut cmd = s6::gatewayctl_clean();
+        cmd.env("HERMES_S6_BINDIR", self.bindir())
+            .env("HERMES_HOME", self.home())
+            .arg("--scandir")
+            .arg(self.tmp.path().join("service"));
+        cmd
     }
 
     /// The pids the stand-ins wrote to `$PIDS`.
@@ -300,6 +319,34 @@ fn stderr_flood_from_a_successful_s6_svc_is_not_shown() {
         (0, "✓ Stopped gateway-writer under s6\n", ""),
         "{out:?}"
     );
+}
+
+#[test]
+fn helpers_writing_forever_after_s6_svc_exited_do_not_hold_gatewayctl() {
+    // s6-svc exits 0 at once, leaving writers on both of its pipes that
+    // never stop: gatewayctl must neither read them to their (never) end nor
+    // leave them running.
+    let bench = Bench::new(
+        "for i in 1 2; do cat /dev/zero >&2 & echo $! >> \"$PIDS\"; cat /dev/zero & echo $! >> \"$PIDS\"; done\nsleep 0.5\nexit 0",
+        STATUS_UP,
+    );
+    let started = Instant::now();
+    let out = run(
+        bench.gatewayctl().args(["stop", "writer"]),
+        Duration::from_secs(30),
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "✓ Stopped gateway-writer under s6\n", ""),
+        "{out:?}"
+    );
+    // Functional, not a benchmark: well within the 5 s bound plus slack.
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    bench.assert_nothing_left(4);
+    let state = fs::read_to_string(bench.home().join("profiles/writer/gateway_state.json"))
+        .expect("state recorded in the bench's HERMES_HOME");
+    assert!(state.contains("\"stopped\""), "{state}");
 }
 
 // --- dying, unrunnable ----------------------------------------------------------

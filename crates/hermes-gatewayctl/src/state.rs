@@ -3,12 +3,12 @@
 //! are kept, and the file is replaced atomically (temp file + rename).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FlockOperation, Mode, OFlags, flock};
 use rustix::io::Errno;
 use serde_json::{Map, Value};
 
@@ -53,33 +53,69 @@ pub fn lock_profile(home: &Path, patience: Duration) -> Option<fs::File> {
 
 /// Records `desired` in the profile home's state file. A missing profile
 /// home is skipped silently; anything else that goes wrong is a warning,
-/// never a failed action.
+/// never a failed action. Only a missing file starts from an empty object:
+/// one that cannot be read, or is not a JSON object, is left as it is (its
+/// keys may be another writer's).
 pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
     if !home.is_dir() {
         return None;
     }
     let path = home.join(FILE_NAME);
-    let (mut object, replaced) = match fs::read(&path) {
-        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => (map, false),
-            _ => (Map::new(), true),
-        },
-        Err(_) => (Map::new(), false),
+    let not_recorded = |why: &dyn std::fmt::Display| {
+        Some(Warning(format!(
+            "could not record the desired state in {}: {why}",
+            path.display()
+        )))
+    };
+    let mut object = match read_object(&path) {
+        Ok(object) => object,
+        Err(why) => return not_recorded(&why),
     };
     object.insert("desired_state".to_owned(), Value::from(desired.as_str()));
     object.insert("updated_at".to_owned(), Value::from(unix_seconds()));
-    if let Err(e) = replace(&path, &Value::Object(object)) {
-        return Some(Warning(format!(
-            "could not record the desired state in {}: {e}",
-            path.display()
-        )));
+    match replace(&path, &Value::Object(object)) {
+        Ok(()) => None,
+        Err(e) => not_recorded(&e),
     }
-    replaced.then(|| {
-        Warning(format!(
-            "{} was not a JSON object; replaced it",
-            path.display()
-        ))
-    })
+}
+
+/// Why an existing state file is left untouched.
+#[derive(Debug)]
+enum Unusable {
+    Unreadable(io::Error),
+    NotRegular,
+    NotObject,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Unreadable(e) => write!(f, "cannot read it: {e}; left it as it was"),
+            Unusable::NotRegular => f.write_str("not a regular file; left it as it was"),
+            Unusable::NotObject => f.write_str("not a JSON object; left it as it was"),
+        }
+    }
+}
+
+/// The state file's object; an empty one when there is no file.
+fn read_object(path: &Path) -> Result<Map<String, Value>, Unusable> {
+    // Non-blocking, so a FIFO in its place cannot hang the action (and the
+    // profile lock with it); a regular file reads the same either way.
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mut file = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fs::File::from(fd),
+        Err(Errno::NOENT) => return Ok(Map::new()),
+        Err(e) => return Err(Unusable::Unreadable(e.into())),
+    };
+    if !file.metadata().map_err(Unusable::Unreadable)?.is_file() {
+        return Err(Unusable::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(Unusable::Unreadable)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(Unusable::NotObject),
+    }
 }
 
 fn unix_seconds() -> u64 {
@@ -180,12 +216,62 @@ mod tests {
         assert!(record(Path::new("/nonexistent/home"), Desired::Stopped).is_none());
     }
 
-    #[test]
-    fn garbage_is_replaced_with_a_warning() {
+    /// Records into a state file holding `content`: a warning naming
+    /// `why`, and the file byte for byte as it was.
+    fn left_as_it_was(content: &[u8], why: &str) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join(FILE_NAME);
-        fs::write(&path, "not json").unwrap_or_else(|e| panic!("{e}"));
-        assert!(record(dir.path(), Desired::Stopped).is_some());
-        assert_eq!(read(&path)["desired_state"], "stopped");
+        fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        let warning = record(dir.path(), Desired::Stopped).map(|w| w.0);
+        let expected = format!(
+            "could not record the desired state in {}: {why}; left it as it was",
+            path.display()
+        );
+        assert_eq!(warning, Some(expected));
+        assert_eq!(fs::read(&path).ok().as_deref(), Some(content));
+    }
+
+    #[test]
+    fn garbage_is_left_as_it_was_with_a_warning() {
+        left_as_it_was(b"not json", "not a JSON object");
+        left_as_it_was(b"", "not a JSON object");
+        left_as_it_was(b"{\"desired_state\": \"running\",", "not a JSON object");
+    }
+
+    #[test]
+    fn json_that_is_not_an_object_is_left_as_it_was_with_a_warning() {
+        left_as_it_was(b"[\"desired_state\", \"running\"]", "not a JSON object");
+        left_as_it_was(b"null", "not a JSON object");
+    }
+
+    #[test]
+    fn a_fifo_in_its_place_is_no_hang_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let warning = record(dir.path(), Desired::Running).map(|w| w.0);
+        assert!(
+            warning
+                .as_deref()
+                .is_some_and(|w| w.ends_with(": not a regular file; left it as it was")),
+            "{warning:?}"
+        );
+        assert!(fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()));
+    }
+
+    #[test]
+    fn a_directory_in_its_place_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(dir.path(), Desired::Running).is_some());
+        assert!(path.is_dir());
     }
 }

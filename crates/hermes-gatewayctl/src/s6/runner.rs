@@ -20,6 +20,11 @@ use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
 const STDOUT_KEPT: usize = 64 * 1024;
 /// Bytes of stderr kept; the rest of a flood is read and dropped.
 const STDERR_KEPT: usize = 4 * 1024;
+/// Bytes read from each pipe once the program has exited: more than a pipe
+/// holds (64 KiB unless enlarged), so all the program itself wrote is taken,
+/// while a helper that inherited the pipe and writes forever cannot hold
+/// gatewayctl (the deadline bounds it too).
+const DRAIN_BUDGET: usize = 1024 * 1024;
 
 /// How a bounded run ended.
 #[derive(Debug)]
@@ -116,8 +121,8 @@ fn collect(child: &mut Child, deadline: Instant) -> io::Result<Outcome> {
         }
         if exited {
             // A helper may still hold the pipes open: take what is there now.
-            out.drain();
-            err.drain();
+            out.drain(deadline);
+            err.drain(deadline);
             return Ok(Outcome::Exited {
                 rc: 0,
                 stdout: out.text(),
@@ -150,33 +155,40 @@ impl<R: Read + AsFd> Pipe<R> {
         self.reader.as_ref().map(AsFd::as_fd)
     }
 
-    /// Reads what is available; at EOF or on error the pipe is closed.
-    fn read_some(&mut self) -> bool {
-        let Some(reader) = self.reader.as_mut() else {
-            return false;
-        };
+    /// Reads what is available, giving the bytes read (0 when none were, or
+    /// on EINTR); at EOF or on error the pipe is closed.
+    fn read_some(&mut self) -> Option<usize> {
+        let reader = self.reader.as_mut()?;
         let mut buf = [0u8; 8192];
         match reader.read(&mut buf) {
             Ok(0) => {
                 self.reader = None;
-                false
+                None
             }
             Ok(n) => {
                 let room = self.cap.saturating_sub(self.kept.len());
                 self.kept.extend_from_slice(&buf[..n.min(room)]);
-                true
+                Some(n)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Some(0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(_) => {
                 self.reader = None;
-                false
+                None
             }
         }
     }
 
-    fn drain(&mut self) {
-        while self.read_some() {}
+    /// Reads until the pipe is empty, [`DRAIN_BUDGET`] bytes have been read,
+    /// or the deadline has passed, whichever comes first.
+    fn drain(&mut self, deadline: Instant) {
+        let mut budget = DRAIN_BUDGET;
+        while budget > 0 && Instant::now() < deadline {
+            match self.read_some() {
+                Some(n) => budget = budget.saturating_sub(n),
+                None => return,
+            }
+        }
     }
 
     fn text(&self) -> String {
@@ -187,6 +199,7 @@ impl<R: Read + AsFd> Pipe<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sh(script: &str, limit: Duration) -> Outcome {
         match run_bounded(Path::new("/bin/sh"), &["-c", script], limit) {
@@ -238,5 +251,47 @@ mod tests {
             Outcome::Exited { rc, stdout, .. } => assert_eq!((rc, stdout.as_str()), (0, "done\n")),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Never empty: every read returns a full buffer.
+    struct Endless(fs::File);
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(b'y');
+            Ok(buf.len())
+        }
+    }
+
+    impl AsFd for Endless {
+        fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.0.as_fd()
+        }
+    }
+
+    /// What an [`Endless`] pipe keeping 16 bytes has kept once drained up
+    /// to `deadline`. The drain runs on a thread, so that an unbounded one
+    /// fails the test instead of hanging it.
+    fn drained_until(deadline: Instant) -> String {
+        let null = fs::File::open("/dev/null").unwrap_or_else(|e| panic!("{e}"));
+        let mut pipe = Pipe::new(Some(Endless(null)), 16).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            pipe.drain(deadline);
+            let _ = tx.send(pipe.text());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("drain did not return: {e}"))
+    }
+
+    #[test]
+    fn draining_a_pipe_that_never_empties_stops_at_the_budget() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(drained_until(far), "y".repeat(16));
+    }
+
+    #[test]
+    fn draining_a_pipe_that_never_empties_stops_at_the_deadline() {
+        assert_eq!(drained_until(Instant::now()), "", "read past its deadline");
     }
 }
