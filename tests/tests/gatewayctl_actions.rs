@@ -163,35 +163,30 @@ fn state_file_is_replaced_by_a_new_file_never_rewritten_in_place() {
     );
 }
 
-/// Runs `stop coder` on a state file holding `content`, and checks that the
-/// stop succeeded with one warning line (starting `warning`) and left the
-/// file byte for byte as it was.
-fn stop_leaves_state_file_as_it_was(content: &str, warning: &str) {
+/// Runs `stop coder` on a state file holding `content`, which is no JSON
+/// object (so there is no key to keep): the stop succeeds with one warning
+/// line, and the file is replaced by a fresh object recording the stop.
+fn stop_replaces_state_file_with_a_warning(content: &str) {
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
     let file = s6.state_file("coder");
     s6::write_file(&file, content);
     let out = s6.ctl(&["stop", "coder"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
-    let lines = out.stderr_lines();
-    assert_eq!(lines.len(), 1, "{out:?}");
-    let prefix = format!(
-        "⚠ could not record the desired state in {}: {warning}",
-        file.display()
-    );
-    assert!(lines[0].starts_with(&prefix), "{out:?}");
+    let warning = format!("⚠ {} was not a JSON object; replaced it", file.display());
+    assert_eq!(out.stderr_lines(), [warning.as_str()], "{out:?}");
     s6.wait_svstat("coder", "down", |s| !s.up && !s.want_up);
-    assert_eq!(fs::read_to_string(&file).expect("still there"), content);
+    assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
 }
 
 #[test]
-fn unparsable_state_file_is_left_as_it_was_with_a_warning() {
-    stop_leaves_state_file_as_it_was("{not json", "not a JSON object");
+fn unparsable_state_file_is_replaced_with_a_warning() {
+    stop_replaces_state_file_with_a_warning("{not json");
 }
 
 #[test]
-fn state_file_that_is_not_an_object_is_left_as_it_was_with_a_warning() {
-    stop_leaves_state_file_as_it_was("[\"desired_state\", 1]\n", "not a JSON object");
+fn state_file_that_is_not_an_object_is_replaced_with_a_warning() {
+    stop_replaces_state_file_with_a_warning("[\"desired_state\", 1]\n");
 }
 
 #[test]

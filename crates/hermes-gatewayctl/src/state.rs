@@ -53,8 +53,9 @@ pub fn lock_profile(home: &Path, patience: Duration) -> Option<fs::File> {
 
 /// Records `desired` in the profile home's state file. A missing profile
 /// home is skipped silently; anything else that goes wrong is a warning,
-/// never a failed action. Only a missing file starts from an empty object:
-/// one that cannot be read, or is not a JSON object, is left as it is (its
+/// never a failed action. A missing file starts from an empty object; one
+/// that is not a JSON object (no key to keep) is replaced, with a warning;
+/// one that cannot be read, or is not a regular file, is left as it is (its
 /// keys may be another writer's).
 pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
     if !home.is_dir() {
@@ -67,14 +68,18 @@ pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
             path.display()
         )))
     };
-    let mut object = match read_object(&path) {
-        Ok(object) => object,
+    let (mut object, was_object) = match read_object(&path) {
+        Ok(read) => read,
         Err(why) => return not_recorded(&why),
     };
     object.insert("desired_state".to_owned(), Value::from(desired.as_str()));
     object.insert("updated_at".to_owned(), Value::from(unix_seconds()));
     match replace(&path, &Value::Object(object)) {
-        Ok(()) => None,
+        Ok(()) if was_object => None,
+        Ok(()) => Some(Warning(format!(
+            "{} was not a JSON object; replaced it",
+            path.display()
+        ))),
         Err(e) => not_recorded(&e),
     }
 }
@@ -84,7 +89,6 @@ pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
 enum Unusable {
     Unreadable(io::Error),
     NotRegular,
-    NotObject,
 }
 
 impl std::fmt::Display for Unusable {
@@ -92,19 +96,19 @@ impl std::fmt::Display for Unusable {
         match self {
             Unusable::Unreadable(e) => write!(f, "cannot read it: {e}; left it as it was"),
             Unusable::NotRegular => f.write_str("not a regular file; left it as it was"),
-            Unusable::NotObject => f.write_str("not a JSON object; left it as it was"),
         }
     }
 }
 
-/// The state file's object; an empty one when there is no file.
-fn read_object(path: &Path) -> Result<Map<String, Value>, Unusable> {
+/// The state file's object, and whether it was one: an empty object when
+/// there is no file (true) or when it holds no JSON object (false).
+fn read_object(path: &Path) -> Result<(Map<String, Value>, bool), Unusable> {
     // Non-blocking, so a FIFO in its place cannot hang the action (and the
     // profile lock with it); a regular file reads the same either way.
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let mut file = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fs::File::from(fd),
-        Err(Errno::NOENT) => return Ok(Map::new()),
+        Err(Errno::NOENT) => return Ok((Map::new(), true)),
         Err(e) => return Err(Unusable::Unreadable(e.into())),
     };
     if !file.metadata().map_err(Unusable::Unreadable)?.is_file() {
@@ -113,8 +117,8 @@ fn read_object(path: &Path) -> Result<Map<String, Value>, Unusable> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(Unusable::Unreadable)?;
     match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(object)) => Ok(object),
-        _ => Err(Unusable::NotObject),
+        Ok(Value::Object(object)) => Ok((object, true)),
+        _ => Ok((Map::new(), false)),
     }
 }
 
@@ -216,32 +220,34 @@ mod tests {
         assert!(record(Path::new("/nonexistent/home"), Desired::Stopped).is_none());
     }
 
-    /// Records into a state file holding `content`: a warning naming
-    /// `why`, and the file byte for byte as it was.
-    fn left_as_it_was(content: &[u8], why: &str) {
+    /// Records into a state file holding `content`, which is no JSON
+    /// object: it is replaced by a fresh object, with a warning.
+    fn replaced(content: &[u8]) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join(FILE_NAME);
         fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
         let warning = record(dir.path(), Desired::Stopped).map(|w| w.0);
-        let expected = format!(
-            "could not record the desired state in {}: {why}; left it as it was",
-            path.display()
-        );
+        let expected = format!("{} was not a JSON object; replaced it", path.display());
         assert_eq!(warning, Some(expected));
-        assert_eq!(fs::read(&path).ok().as_deref(), Some(content));
+        let m = read(&path);
+        assert_eq!(
+            m.keys().collect::<Vec<_>>(),
+            ["desired_state", "updated_at"]
+        );
+        assert_eq!(m["desired_state"], "stopped");
     }
 
     #[test]
-    fn garbage_is_left_as_it_was_with_a_warning() {
-        left_as_it_was(b"not json", "not a JSON object");
-        left_as_it_was(b"", "not a JSON object");
-        left_as_it_was(b"{\"desired_state\": \"running\",", "not a JSON object");
+    fn garbage_is_replaced_with_a_warning() {
+        replaced(b"not json");
+        replaced(b"");
+        replaced(b"{\"desired_state\": \"running\",");
     }
 
     #[test]
-    fn json_that_is_not_an_object_is_left_as_it_was_with_a_warning() {
-        left_as_it_was(b"[\"desired_state\", \"running\"]", "not a JSON object");
-        left_as_it_was(b"null", "not a JSON object");
+    fn json_that_is_not_an_object_is_replaced_with_a_warning() {
+        replaced(b"[\"desired_state\", \"running\"]");
+        replaced(b"null");
     }
 
     #[test]
