@@ -35,7 +35,7 @@ demo: deps-s6 static
 bench: deps-s6 deps-containers deps-bench static
 	$(CARGO) run --release --locked -q -p hermes-e2e --bin bench
 
-image: static
+image: deps-containers static
 	@docker/build-image
 
 rootfs: static
@@ -52,6 +52,8 @@ lint:
 clean:
 	$(CARGO) clean
 
+# The deps-* targets may run at once under `make -j`: scripts/ensure-packages
+# runs one apt-get at a time (a lock on itself, and apt-get waits for dpkg's).
 deps-musl:
 	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
 

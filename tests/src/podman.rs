@@ -9,10 +9,21 @@
 //! chroot`. Locks are files (not the machine-wide `/dev/shm/libpod_lock`) and
 //! containers run under a cgroup parent named after the temp dir, so parallel
 //! harnesses never share state and cleanup touches only what this one made.
+//!
+//! Two writes podman's configuration cannot move: image copies (build, save,
+//! load, ...) go through containers/image, whose blob info cache is
+//! `/var/lib/containers/cache/blob-info-cache-v1.boltdb` for root, with no
+//! setting in containers.conf or storage.conf and no environment variable
+//! for it (podman 4.3). So those commands run in a private mount namespace
+//! with an overlay over `/var/lib` whose upper layer is in the temp dir
+//! ([`Podman::var_lib_layers`]): podman still sees `/var/lib`, and what it
+//! writes there lands in the temp dir. Their big temp files (`/var/tmp` by
+//! default) go to the temp dir through `image_copy_tmp_dir`.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +39,9 @@ use crate::proc;
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// How long a container may take to settle, exit, or let its cgroups go.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+/// The podman commands that copy images through containers/image, and so
+/// would write its blob info cache under `/var/lib/containers/cache`.
+const IMAGE_COPYING: [&str; 7] = ["build", "commit", "import", "load", "pull", "push", "save"];
 
 /// What a podman command printed and how it ended.
 pub struct Output {
@@ -148,12 +162,15 @@ impl Podman {
                  events_logger = \"file\"\n\
                  events_logfile_path = \"{d}/events.log\"\n\
                  lock_type = \"file\"\n\
-                 tmp_dir = \"{d}/tmp\"\n"
+                 tmp_dir = \"{d}/tmp\"\n\
+                 image_copy_tmp_dir = \"{d}/tmp\"\n"
             ),
         )
     }
 
-    /// A `podman` command that uses this private configuration.
+    /// A `podman` command that uses this private configuration. For the
+    /// image-copying commands (build, save, load, ...) use [`Podman::run`],
+    /// which keeps their writes under `/var/lib` in the temp dir.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("podman");
         cmd.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
@@ -170,9 +187,79 @@ impl Podman {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let args: Vec<S> = args.into_iter().collect();
         let mut cmd = self.command();
-        cmd.args(args);
-        run_bounded(&mut cmd, COMMAND_LIMIT)
+        cmd.args(&args);
+        let copies_images = args
+            .first()
+            .is_some_and(|a| IMAGE_COPYING.iter().any(|c| a.as_ref() == OsStr::new(c)));
+        if !copies_images {
+            return run_bounded(&mut cmd, COMMAND_LIMIT);
+        }
+        self.overlay_var_lib(&mut cmd)?;
+        run_bounded(&mut cmd, COMMAND_LIMIT).map_err(|e| {
+            let what = "in a private mount namespace with an overlay on /var/lib";
+            io::Error::new(e.kind(), format!("{e} ({what})"))
+        })
+    }
+
+    /// Where the `/var/lib` overlays of the image-copying commands keep
+    /// their upper layers (`<n>/upper`): what podman wrote under `/var/lib`,
+    /// such as `containers/cache/blob-info-cache-v1.boltdb`, is there.
+    pub fn var_lib_layers(&self) -> PathBuf {
+        self.dir.path().join("var-lib")
+    }
+
+    /// Makes `cmd` run in a private mount namespace where `/var/lib` is an
+    /// overlay: the real `/var/lib` below, a fresh upper layer in the temp
+    /// dir on top (one per command: an upper layer serves one mount at a
+    /// time). The namespace, and the overlay with it, ends with the command.
+    fn overlay_var_lib(&self, cmd: &mut Command) -> io::Result<()> {
+        let layers = self.var_lib_layers().join(self.unique("layer"));
+        let (upper, work) = (layers.join("upper"), layers.join("work"));
+        fs::create_dir_all(&upper)?;
+        fs::create_dir_all(&work)?;
+        let options = format!(
+            "lowerdir=/var/lib,upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        );
+        // Commas and colons separate overlay options and layers.
+        if options.matches([',', ':']).count() != 2 {
+            return Err(io::Error::other(format!(
+                "the temp dir's path cannot be an overlay layer: {options:?}"
+            )));
+        }
+        let options = CString::new(options).map_err(io::Error::other)?;
+        let check = |r: libc::c_int| {
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        // SAFETY: only system calls between fork and exec, on data made
+        // before the fork (no allocation, no lock).
+        unsafe {
+            cmd.pre_exec(move || {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                check(libc::mount(
+                    c"overlay".as_ptr(),
+                    c"/var/lib".as_ptr(),
+                    c"overlay".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                ))
+            });
+        }
+        Ok(())
     }
 
     /// Runs `podman ARGS` and returns its output; panics with podman's
@@ -276,7 +363,6 @@ impl Podman {
         container.stop(grace_secs)
     }
 
-    /// Every cgroup dir (one per hierarchy) named after this harness.
     /// The temp dir holding this podman's configuration, store and state.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -284,31 +370,16 @@ impl Podman {
 
     /// The cgroup dirs of this podman's cgroup parent, in every hierarchy.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let relative = self.cgroup_parent.trim_start_matches('/');
-        let root = Path::new("/sys/fs/cgroup");
-        let mut roots = vec![root.to_path_buf()];
-        if let Ok(entries) = fs::read_dir(root) {
-            roots.extend(entries.filter_map(|e| Some(e.ok()?.path())));
-        }
-        roots
-            .into_iter()
-            .map(|r| r.join(relative))
-            .filter(|d| d.is_dir())
-            .collect()
+        cgroup_dirs(&self.cgroup_parent)
     }
 
-    /// Mount points inside the temp dir (deepest first), if any survive.
-    fn mounts_inside(&self) -> Vec<String> {
-        let prefix = format!("{}/", self.dir.path().display());
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<String> = mountinfo
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&prefix))
-            .map(str::to_owned)
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        points
+    /// What to remove should this process end without dropping the harness
+    /// (a `panic = abort` binary), for a cleanup hook to keep.
+    pub fn remains(&self) -> Remains {
+        Remains {
+            dir: self.dir.path().to_owned(),
+            cgroup_parent: self.cgroup_parent.clone(),
+        }
     }
 }
 
@@ -317,15 +388,72 @@ impl Drop for Podman {
         // Containers first (their conmon and mounts go with them), then images.
         let _ = self.try_run(["rm", "--all", "--force", "--time", "0"]);
         let _ = self.try_run(["rmi", "--all", "--force"]);
-        // runc with cgroupfs leaves the (empty) cgroup dirs behind.
-        for dir in self.cgroup_dirs() {
-            remove_cgroup_tree(&dir);
-        }
-        for point in self.mounts_inside() {
-            let _ = Command::new("umount").arg("-l").arg(&point).status();
-        }
+        remove_cgroups_and_mounts(self.dir.path(), &self.cgroup_parent);
         // The TempDir field removes the directory itself after this.
     }
+}
+
+/// A harness's temp dir and cgroup parent, for a process that cannot drop
+/// the harness itself: a panic hook of a `panic = abort` binary kills the
+/// containers' processes (conmon, runc, PID 1s), then calls [`Remains::remove`].
+#[derive(Clone, Debug)]
+pub struct Remains {
+    dir: PathBuf,
+    cgroup_parent: String,
+}
+
+impl Remains {
+    /// Removes the cgroup dirs, unmounts whatever is mounted inside the temp
+    /// dir, and removes the temp dir. Nothing of podman's is asked: its
+    /// processes must be gone already.
+    pub fn remove(&self) {
+        remove_cgroups_and_mounts(&self.dir, &self.cgroup_parent);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// runc with cgroupfs leaves the (empty) cgroup dirs behind, and a killed
+/// podman its mounts (a container's /dev/shm): removes both.
+fn remove_cgroups_and_mounts(dir: &Path, cgroup_parent: &str) {
+    for cgroup in cgroup_dirs(cgroup_parent) {
+        remove_cgroup_tree(&cgroup);
+    }
+    for point in mounts_inside(dir) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&point)
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+/// The dirs named `cgroup_parent` in every cgroup hierarchy.
+fn cgroup_dirs(cgroup_parent: &str) -> Vec<PathBuf> {
+    let relative = cgroup_parent.trim_start_matches('/');
+    let root = Path::new("/sys/fs/cgroup");
+    let mut roots = vec![root.to_path_buf()];
+    if let Ok(entries) = fs::read_dir(root) {
+        roots.extend(entries.filter_map(|e| Some(e.ok()?.path())));
+    }
+    roots
+        .into_iter()
+        .map(|r| r.join(relative))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Mount points inside `dir` (deepest first), if any survive.
+fn mounts_inside(dir: &Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points
 }
 
 impl Container<'_> {

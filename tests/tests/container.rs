@@ -4,11 +4,16 @@
 //! Where podman cannot run at all, each test prints why and skips; in CI it
 //! fails instead.
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
 use hermes_e2e::podman::{self, Container, Podman};
-use hermes_e2e::proc;
+use hermes_e2e::run::run;
+use hermes_e2e::{bins, proc};
 
 /// `podman stop -t 10`: the grace after which podman would SIGKILL.
 const GRACE_SECS: u32 = 10;
@@ -160,6 +165,53 @@ fn processes_naming(dir: &std::path::Path) -> Vec<i32> {
         .collect()
 }
 
+/// Where root's podman writes system-wide by default: the default store
+/// and containers/image's blob info cache (`cache/blob-info-cache-v1.boltdb`).
+const SYSTEM_STATE: &str = "/var/lib/containers";
+
+/// Every entry under [`SYSTEM_STATE`] (the dir itself included) with its
+/// size and modification time; empty when it does not exist. Two equal
+/// snapshots: nothing there was created, removed or written in between.
+fn system_state() -> Vec<(PathBuf, u64, i64, i64)> {
+    let mut found = Vec::new();
+    let mut todo = vec![PathBuf::from(SYSTEM_STATE)];
+    while let Some(path) = todo.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                todo.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        found.push((path, meta.len(), meta.mtime(), meta.mtime_nsec()));
+    }
+    found.sort();
+    found
+}
+
+/// The files a harness's image copies wrote under `/var/lib`, as captured
+/// by its overlays (paths relative to `/var/lib`).
+fn captured_var_lib_writes(layers: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo: Vec<PathBuf> = fs::read_dir(layers)
+        .map(|d| d.flatten().map(|e| e.path().join("upper")).collect())
+        .unwrap_or_default();
+    let roots = todo.clone();
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                todo.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Some(root) = roots.iter().find(|r| path.starts_with(r)) {
+            found.push(path.strip_prefix(root).expect("inside").to_path_buf());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 #[test]
 fn dropping_the_harness_leaves_no_process_cgroup_mount_or_temp_dir() {
     let Some(podman) =
@@ -167,7 +219,15 @@ fn dropping_the_harness_leaves_no_process_cgroup_mount_or_temp_dir() {
     else {
         return;
     };
+    let system_before = system_state();
     let container = start_heartbeat(&podman, &[], &[]);
+    // The build did write podman's blob info cache, into the harness's
+    // overlay: the check on /var/lib/containers below is not vacuous.
+    let captured = captured_var_lib_writes(&podman.var_lib_layers());
+    assert!(
+        captured.contains(&PathBuf::from("containers/cache/blob-info-cache-v1.boltdb")),
+        "the build wrote no blob info cache into the harness's /var/lib overlay: {captured:?}"
+    );
     let pid1 = container.host_pid();
     let dir = podman.dir().to_path_buf();
     let cgroups = podman.cgroup_dirs();
@@ -195,4 +255,145 @@ fn dropping_the_harness_leaves_no_process_cgroup_mount_or_temp_dir() {
     let prefix = dir.to_string_lossy();
     let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&*prefix)).collect();
     assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+    assert_eq!(
+        system_state(),
+        system_before,
+        "{SYSTEM_STATE} changed while the harness built and ran an image \
+         (another podman on this machine may also have written there)"
+    );
+}
+
+/// Kills, by pid, every process whose command line names `dir`, then
+/// waits (bounded) until they are gone.
+fn kill_processes_naming(dir: &Path) {
+    for pid in processes_naming(dir) {
+        proc::send_signal(pid, libc::SIGKILL);
+    }
+    proc::wait_until(
+        Duration::from_secs(10),
+        "the processes naming the temp dir to go",
+        || processes_naming(dir).is_empty(),
+    );
+}
+
+/// What `docker/build-image` made in OUT: its podman store and the archive.
+/// Dropping it removes the images (with the script's own configuration),
+/// any process or mount left in OUT, and OUT.
+struct BuildImageOut {
+    dir: tempfile::TempDir,
+}
+
+impl BuildImageOut {
+    fn podman(&self) -> Command {
+        let state = self.dir.path().join("podman");
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", state.join("containers.conf"))
+            .env("CONTAINERS_STORAGE_CONF", state.join("storage.conf"));
+        cmd
+    }
+}
+
+impl Drop for BuildImageOut {
+    fn drop(&mut self) {
+        if self.dir.path().join("podman/storage.conf").exists() {
+            let _ = run(
+                self.podman().args(["rmi", "--all", "--force"]),
+                Duration::from_secs(60),
+            );
+        }
+        kill_processes_naming(self.dir.path());
+    }
+}
+
+/// `make image` on a machine without a docker engine: `docker/build-image`
+/// builds with podman, tags `<image>:<version>` and `:latest` in its private
+/// store, and saves an OCI archive that loads and runs elsewhere (here: in
+/// the harness's own podman). System-wide, nothing changes.
+#[test]
+fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
+    let test = "build_image_script_makes_the_tagged_image_and_a_loadable_archive";
+    let Some(elsewhere) = podman::podman_or_skip(test) else {
+        return;
+    };
+    let out = BuildImageOut {
+        dir: tempfile::Builder::new()
+            .prefix("hermes-build-image-")
+            .tempdir()
+            .expect("tempdir"),
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let image = "hermes-e2e-build-image";
+    // podman names a local image without a registry `localhost/<name>`.
+    let local = format!("localhost/{image}");
+    let system_before = system_state();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/build-image");
+    let built = run(
+        Command::new(script)
+            .env("HERMES_BIN_DIR", bins::bin_dir())
+            .env("BUILDER", "podman")
+            .env("IMAGE", image)
+            .env("OUT", out.dir.path()),
+        Duration::from_secs(180),
+    );
+    assert_eq!(built.code, 0, "docker/build-image: {built:?}");
+    assert!(
+        built
+            .stdout
+            .contains(&format!("Built {image}:{version} with podman")),
+        "{built:?}"
+    );
+
+    // Both tags, on one image, in the script's store.
+    let listed = run(
+        out.podman()
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(listed.code, 0, "podman images: {listed:?}");
+    let mut tags: Vec<&str> = listed.stdout_lines();
+    tags.sort();
+    let id = tags
+        .first()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("?");
+    assert_eq!(
+        tags,
+        [
+            format!("{local}:{version} {id}"),
+            format!("{local}:latest {id}")
+        ],
+        "the script's store"
+    );
+
+    // The archive loads into another store and runs: the heartbeat as PID 1,
+    // stopped with 143.
+    let archive = out.dir.path().join(format!("{image}-{version}.oci.tar"));
+    assert!(archive.is_file(), "no {}: {built:?}", archive.display());
+    let loaded = elsewhere.run([
+        "load".as_ref(),
+        "--quiet".as_ref(),
+        "--input".as_ref(),
+        archive.as_os_str(),
+    ]);
+    assert!(
+        loaded.stdout.contains(&format!("{local}:{version}")),
+        "podman load: {}",
+        loaded.stdout
+    );
+    let stop = elsewhere.measure_stop(&format!("{local}:{version}"), &[], GRACE_SECS);
+    assert_eq!(stop.exit_code, 143, "the loaded image's stop");
+    drop(elsewhere);
+
+    assert_eq!(
+        processes_naming(out.dir.path()),
+        Vec::<i32>::new(),
+        "processes of the script left"
+    );
+    drop(out);
+    assert_eq!(
+        system_state(),
+        system_before,
+        "{SYSTEM_STATE} changed while docker/build-image ran \
+         (another podman on this machine may also have written there)"
+    );
 }
