@@ -1,7 +1,10 @@
 //! Everything the bench starts goes away: the bench is a child subreaper (so
 //! orphans of what it started come back to it), it kills process trees by
 //! pid and reaps what comes back, and a panic hook kills every descendant and
-//! removes the bench's temp dirs before the (panic = abort) process ends.
+//! removes the bench's temp dirs before the (panic = abort) process ends,
+//! along with what a podman harness would have removed on drop (its temp
+//! dir, the mounts in it and its cgroup dirs; its containers' processes,
+//! conmon and the rest, are descendants and die first).
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -9,11 +12,13 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use hermes_e2e::podman::{Podman, Remains};
 use hermes_e2e::proc;
 
 use crate::tree;
 
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static PODMANS: Mutex<Vec<Remains>> = Mutex::new(Vec::new());
 
 /// Makes the bench a subreaper and installs the panic hook.
 pub fn install() {
@@ -26,8 +31,25 @@ pub fn install() {
         default(info);
         eprintln!("bench: cleaning up after the panic");
         kill_descendants();
+        remove_podmans();
         remove_temp_dirs();
     }));
+}
+
+/// Remembers a podman harness so a panic still removes what it made
+/// (a panic = abort process never drops it).
+pub fn register_podman(podman: &Podman) {
+    if let Ok(mut podmans) = PODMANS.lock() {
+        podmans.push(podman.remains());
+    }
+}
+
+fn remove_podmans() {
+    if let Ok(podmans) = PODMANS.lock() {
+        for remains in podmans.iter() {
+            remains.remove();
+        }
+    }
 }
 
 /// Remembers a temp dir so a panic still removes it.

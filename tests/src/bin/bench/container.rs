@@ -1,12 +1,14 @@
 //! The container figure: `podman stop -t 10` on the heartbeat image against
 //! a `FROM scratch` busybox-static `sleep infinity` image (exit code and
 //! seconds), measured with the project's private podman harness, which
-//! removes every container, image and temp dir it made.
+//! removes every container, image and temp dir it made (registered with the
+//! cleanup hook, so a panic, which aborts without drops, removes them too).
 
 use std::time::Duration;
 
 use hermes_e2e::podman::{Podman, StopOutcome};
 
+use crate::cleanup;
 use crate::table::{self, Table};
 
 const GRACE_SECS: u32 = 10;
@@ -21,6 +23,7 @@ pub fn section() -> String {
         Ok(p) => p,
         Err(why) => return format!("No container figure: podman cannot run here: {why}.\n"),
     };
+    cleanup::register_podman(&podman);
     let heartbeat = podman.heartbeat_image();
     let sleep = podman.sleep_infinity_image();
     // The heartbeat: a warm-up, then several runs.
