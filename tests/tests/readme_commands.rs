@@ -3,13 +3,17 @@
 //! the container's stop giving 143; `make rootfs` (its script) makes the
 //! `FROM scratch` root holding exactly the heartbeat.
 
-use std::fs;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{Read, Seek};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
-use hermes_e2e::bins;
-use hermes_e2e::run::run;
+use hermes_e2e::run::{Output, run};
+use hermes_e2e::{bins, proc};
 
 /// The demo takes about 10 s on 2 cores (a 2 s idle check among its steps).
 const DEMO_LIMIT: Duration = Duration::from_secs(120);
@@ -19,12 +23,175 @@ fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
+/// The demo's temp dirs (`mktemp -d /tmp/hermes-demo.XXXXXX`) that exist now.
+fn demo_dirs() -> BTreeSet<PathBuf> {
+    fs::read_dir("/tmp")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("hermes-demo."))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The process group of `pid` (field 5 of /proc/PID/stat).
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Live processes of process group `pgid`, but `pgid` itself.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let pids = fs::read_dir("/proc").map(|d| {
+        d.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .collect::<Vec<_>>()
+    });
+    pids.unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| pid != pgid && process_group(pid) == Some(pgid))
+        .filter(|&pid| proc::state(pid).is_some_and(|s| s != 'Z'))
+        .collect()
+}
+
+/// `scripts/demo` as the leader of its own process group, its output in
+/// temp files. Its group (bash, `unshare`, the `nsenter`'d CMD) is
+/// SIGKILLed before the leader is reaped, on every path: a timeout, a
+/// failed assertion, or an early exit that left members behind. Killing
+/// `unshare` takes the namespace with it (`--kill-child` SIGKILLs its PID 1,
+/// and every process of the namespace dies with PID 1). Should the test
+/// fail, the demo temp dirs that appeared meanwhile are removed.
+struct Demo {
+    child: Child,
+    reaped: bool,
+    dirs_before: BTreeSet<PathBuf>,
+    stdout: File,
+    stderr: File,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let dirs_before = demo_dirs();
+        let stdout = tempfile::tempfile().expect("temp file");
+        let stderr = tempfile::tempfile().expect("temp file");
+        let child = Command::new(repo_file("scripts/demo"))
+            .env("HERMES_BIN_DIR", bins::bin_dir())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().expect("dup"))
+            .stderr(stderr.try_clone().expect("dup"))
+            .spawn()
+            .expect("spawn scripts/demo");
+        Demo {
+            child,
+            reaped: false,
+            dirs_before,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// True once the leader has exited; it stays unreaped (a zombie), so
+    /// its pid, the group's id, cannot be reused yet.
+    fn exited(&self) -> bool {
+        // SAFETY: waitid on our own child with a zeroed siginfo; WNOWAIT
+        // leaves it to be reaped later.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::waitid(
+                libc::P_PID,
+                self.pid() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            r == 0 && info.si_pid() == self.pid()
+        }
+    }
+
+    /// SIGKILLs the whole group, reaps the leader, and waits (bounded)
+    /// until no member is left.
+    fn kill_group_and_reap(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // SAFETY: kill with a negative pid signals the process group.
+        unsafe {
+            libc::kill(-self.pid(), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        self.reaped = true;
+        let pgid = self.pid();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !group_members(pgid).is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the demo to end within `limit` (panics after killing its
+    /// group if it does not), and returns its output. Panics, too, when
+    /// processes of its group outlived it.
+    fn wait(&mut self, limit: Duration) -> Output {
+        let deadline = Instant::now() + limit;
+        while !self.exited() {
+            if Instant::now() >= deadline {
+                self.kill_group_and_reap();
+                panic!(
+                    "scripts/demo did not finish within {limit:?}:\n{:?}",
+                    self.output(-1)
+                );
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let left = group_members(self.pid());
+        // SAFETY: kill with a negative pid signals the process group.
+        unsafe {
+            libc::kill(-self.pid(), libc::SIGKILL);
+        }
+        let status = self.child.wait().expect("reap scripts/demo");
+        self.reaped = true;
+        let out = self.output(proc::shell_code(status));
+        assert!(
+            left.is_empty(),
+            "processes of the demo outlived it: {left:?}\n{out:?}"
+        );
+        out
+    }
+
+    fn output(&mut self, code: i32) -> Output {
+        let read = |file: &mut File| {
+            let mut bytes = Vec::new();
+            let _ = file.rewind().and_then(|()| file.read_to_end(&mut bytes));
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        Output {
+            code,
+            stdout: read(&mut self.stdout),
+            stderr: read(&mut self.stderr),
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.kill_group_and_reap();
+        if std::thread::panicking() {
+            for dir in demo_dirs().difference(&self.dirs_before) {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
 #[test]
 fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
-    let out = run(
-        Command::new(repo_file("scripts/demo")).env("HERMES_BIN_DIR", bins::bin_dir()),
-        DEMO_LIMIT,
-    );
+    let mut demo = Demo::start();
+    let out = demo.wait(DEMO_LIMIT);
     assert_eq!(out.code, 0, "{out:?}");
     let heartbeat = bins::heartbeat();
     for expected in [
