@@ -4,7 +4,9 @@
 //! down, and lets s6 restart one that fails with any other code. The
 //! keepalive example (`docker/s6/heartbeat`): ready through its
 //! notification-fd, down at once on request. Both run as shipped, but for the
-//! lines that name programs, pointed at the build under test.
+//! lines that name programs, pointed at the build under test; and the gateway
+//! template also runs entirely unmodified, finding gatewayctl and the gateway
+//! through its own PATH fallback under an s6-svscan started with an empty PATH.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use hermes_e2e::bins;
+use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc;
 use hermes_e2e::run;
 use hermes_e2e::s6::{self, ScanDir, SvStat};
@@ -220,5 +223,118 @@ fn heartbeat_service_reports_ready_and_goes_down_on_request() {
         stat.exit_code,
         Some(143),
         "the heartbeat's exit on SIGTERM: {stat:?}"
+    );
+}
+
+/// The first `name` in the clean PATH's directories, by absolute path.
+fn which(name: &str) -> PathBuf {
+    s6::CLEAN_PATH
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("no {name} in {}", s6::CLEAN_PATH))
+}
+
+/// The template exactly as shipped, in the place it is written for: a
+/// private mount namespace (and PID namespace, s6-svscan its PID 1) whose
+/// `/usr/local/bin` is a tmpfs holding the static gatewayctl and heartbeat
+/// and a `hermes` that records how it was started, then execs the dummy
+/// gateway. s6-svscan starts with an empty PATH, so only the run script's
+/// own `PATH=${PATH:+$PATH:}/usr/local/bin:...` line can find `gatewayctl`
+/// and `hermes` by their bare names.
+#[test]
+fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallback() {
+    let tmp = tempfile::Builder::new()
+        .prefix("hermes-s6-template-")
+        .tempdir()
+        .expect("tempdir");
+    let (bin, scandir) = (tmp.path().join("bin"), tmp.path().join("service"));
+    let marker = tmp.path().join("hermes.starts");
+    let service = scandir.join("gateway-coder");
+    fs::create_dir_all(&bin).expect("mkdir bin");
+    fs::create_dir_all(&service).expect("mkdir the service");
+    for (from, name) in [
+        (bins::gatewayctl(), "gatewayctl"),
+        (bins::heartbeat(), "hermes-heartbeat"),
+    ] {
+        fs::copy(&from, bin.join(name)).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+    }
+    s6::write_script(
+        &bin.join("hermes"),
+        &format!(
+            "#!/bin/sh\necho \"$HERMES_S6_SUPERVISED_CHILD|$PATH|$*\" >> {}\nexec {}\n",
+            s6::shell_quote(&marker.to_string_lossy()),
+            s6::shell_quote(&s6::dummy_gateway().to_string_lossy())
+        ),
+    );
+    for file in ["run", "finish", "type"] {
+        fs::copy(template_dir().join(file), service.join(file))
+            .unwrap_or_else(|e| panic!("copy the template's {file}: {e}"));
+    }
+    let host_bin = || fs::read_dir("/usr/local/bin").map(|d| d.count()).ok();
+    let host_bin_before = host_bin();
+
+    let setup = tmp.path().join("setup");
+    s6::write_script(
+        &setup,
+        &format!(
+            "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /usr/local/bin\ncp {bin}/* /usr/local/bin/\n\
+             cd {scandir}\nexec /usr/bin/env -i PATH= {svscan} -t0 .\n",
+            bin = s6::shell_quote(&bin.to_string_lossy()),
+            scandir = s6::shell_quote(&scandir.to_string_lossy()),
+            svscan = s6::shell_quote(&which("s6-svscan").to_string_lossy()),
+        ),
+    );
+    let log_path = tmp.path().join("svscan.log");
+    let log = fs::File::create(&log_path).expect("create svscan.log");
+    let mut cmd = PidNs::command(&setup, &[] as &[&str], NsOptions { mount: true });
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log);
+    let ns = s6::spawn_logged(&mut cmd, &log_path);
+
+    let stat = s6::wait_for_svstat(&service, "gateway-coder up", |s| s.up);
+    let mut host_pid = None;
+    proc::wait_until(
+        Duration::from_secs(20),
+        "the dummy gateway as gateway-coder's process",
+        || {
+            host_pid = s6::armed_dummy_gateways(|_, cwd| (cwd == service).then(String::new))
+                .into_values()
+                .next();
+            host_pid.is_some()
+        },
+    );
+    let host_pid = host_pid.expect("found");
+    let ns_pid = proc::status_field(host_pid, "NSpid")
+        .and_then(|f| f.split_whitespace().last()?.parse().ok());
+    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    assert_eq!(
+        ns_pid, stat.pid,
+        "s6 supervises another process than the dummy gateway; log:\n{log}"
+    );
+    // Started once, through gatewayctl's supervised-child path, with the
+    // template's fallback PATH alone, and the template's command line.
+    let starts = fs::read_to_string(&marker).unwrap_or_default();
+    assert_eq!(
+        starts, "1|/usr/local/bin:/command:/usr/bin:/bin|-p coder gateway run\n",
+        "log:\n{log}"
+    );
+    assert!(
+        fs::read_to_string(format!("/proc/{host_pid}/environ")).is_ok_and(|e| e
+            .split('\0')
+            .any(|v| v == "PATH=/usr/local/bin:/command:/usr/bin:/bin")),
+        "the gateway's exported PATH is not the template's fallback"
+    );
+    drop(ns);
+    assert_eq!(
+        proc::state(host_pid).filter(|&s| s != 'Z'),
+        None,
+        "the dummy gateway outlived the namespace"
+    );
+    assert_eq!(
+        host_bin(),
+        host_bin_before,
+        "the host's /usr/local/bin changed: the tmpfs was not private"
     );
 }
