@@ -12,6 +12,9 @@ HEARTBEAT_PATH ?= $(PREFIX)/bin/hermes-heartbeat
 STATIC_DIR := $(CURDIR)/target/$(MUSL)/release
 # The e2e suites, the demo and the bench drive these static binaries.
 export HERMES_BIN_DIR := $(STATIC_DIR)
+# Read at build time by gatewayctl (its last heartbeat candidate) and by the
+# suites that check it, so both always agree on the path.
+export HERMES_HEARTBEAT_PATH := $(HEARTBEAT_PATH)
 
 .PHONY: all build static test demo bench image rootfs install lint clean \
         deps-musl deps-s6 deps-containers deps-bench
@@ -22,8 +25,7 @@ build:
 	$(CARGO) build --workspace --locked
 
 static: deps-musl
-	HERMES_HEARTBEAT_PATH=$(HEARTBEAT_PATH) \
-	  $(CARGO) build --release --locked --target $(MUSL) -p hermes-heartbeat -p hermes-gatewayctl
+	$(CARGO) build --release --locked --target $(MUSL) -p hermes-heartbeat -p hermes-gatewayctl
 	@ls -l $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl
 
 test: deps-s6 deps-containers static
