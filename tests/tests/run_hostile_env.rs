@@ -75,12 +75,27 @@ impl Setup {
     /// where nothing is at the build-time heartbeat path; stderr goes to a
     /// file.
     fn run(&self, program: &Path, path: Option<&str>, env: &[(&str, OsString)]) -> Running {
+        self.run_in(program, path, env, false)
+    }
+
+    /// [`Setup::run`], with an empty tmpfs over /proc in that namespace when
+    /// `hide_proc`: `/proc/self/exe` cannot be read there.
+    fn run_in(
+        &self,
+        program: &Path,
+        path: Option<&str>,
+        env: &[(&str, OsString)],
+        hide_proc: bool,
+    ) -> Running {
         let stderr = self.scratch.path().join(format!(
             "stderr-{}",
             fs::read_dir(self.scratch.path()).map_or(0, Iterator::count)
         ));
         let mut cmd = Command::new(program);
         hide_built_in_heartbeat(&mut cmd);
+        if hide_proc {
+            hide_proc_in_the_private_namespace(&mut cmd);
+        }
         cmd.env_clear().env("HERMES_HOME", self.s6.home());
         if let Some(path) = path {
             cmd.env("PATH", path);
@@ -98,6 +113,31 @@ impl Setup {
             proc: Proc::spawn(&mut cmd),
             stderr,
         }
+    }
+}
+
+/// Adds to `cmd` (already given a private mount namespace by
+/// [`hide_built_in_heartbeat`], whose hook runs first) an empty tmpfs over
+/// /proc, as in an image run without /proc mounted.
+fn hide_proc_in_the_private_namespace(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls mount(2) on static C strings.
+    unsafe {
+        cmd.pre_exec(|| {
+            let ret = libc::mount(
+                c"tmpfs".as_ptr(),
+                c"/proc".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"mode=0755".as_ptr().cast(),
+            );
+            if ret == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 
@@ -402,6 +442,27 @@ fn bad_heartbeat_falls_through_to_the_real_one_beside_gatewayctl() {
             Line::failed_exec(&dir.path().to_string_lossy(), libc::EACCES),
         ],
     );
+    assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
+    running.survives_all_but_term();
+}
+
+#[test]
+fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
+    // With /proc hidden, `/proc/self/exe` cannot be read: only the absolute
+    // argv[0] tells gatewayctl which directory it is in. Nothing else has a
+    // heartbeat (HERMES_HEARTBEAT unset, the built-in path hidden).
+    let setup = Setup::new();
+    let dir = setup.scratch.path().join("together");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let copy = dir.join("gatewayctl");
+    let heartbeat = dir.join("hermes-heartbeat");
+    fs::copy(bins::gatewayctl(), &copy).expect("copy gatewayctl");
+    fs::copy(bins::heartbeat(), &heartbeat).expect("copy heartbeat");
+    let running = setup.run_in(&copy, None, &[], true);
+    proc::wait_until(LIMIT, "the exec of the heartbeat beside argv[0]", || {
+        running.exe().as_deref() == Some(heartbeat.as_path())
+    });
+    assert_lines(&running.stderr(), &[Line::exact(BREADCRUMB)]);
     assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
     running.survives_all_but_term();
 }
