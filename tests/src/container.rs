@@ -11,18 +11,15 @@
 //! whatever this machine has there is hidden under an empty tmpfs, unless
 //! the setup installs the heartbeat there ([`BuiltIn::Heartbeat`]).
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bins;
-use crate::ns::{NsOptions, PidNs};
+use crate::ns::{self, Mount, NsOptions, PidNs};
 use crate::proc::{self, Proc};
 use crate::run::{self, Output};
 use crate::s6::{self, CLEAN_PATH, Gateway, SvStat, shell_quote, write_script};
@@ -54,43 +51,21 @@ pub fn built_in_dir() -> &'static Path {
 /// found. The process is still `cmd`'s program itself (no wrapper), and
 /// the namespace goes away with it.
 pub fn hide_built_in_heartbeat(cmd: &mut Command) {
+    hide_built_in_heartbeat_with(cmd, Vec::new());
+}
+
+/// [`hide_built_in_heartbeat`], with `more` mounts made in that namespace
+/// after it.
+pub fn hide_built_in_heartbeat_with(cmd: &mut Command, more: Vec<Mount>) {
     let dir = built_in_dir();
     // A directory this machine lacks holds nothing to hide.
-    let target = dir
+    let mut mounts: Vec<Mount> = dir
         .is_dir()
-        .then(|| CString::new(dir.as_os_str().as_bytes()).expect("a path without NUL"));
-    let check = |ret: libc::c_int| {
-        if ret == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    };
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes system calls (unshare, mount) on C strings made beforehand.
-    unsafe {
-        cmd.pre_exec(move || {
-            check(libc::unshare(libc::CLONE_NEWNS))?;
-            // Nothing mounted here may reach the host's namespace.
-            check(libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ))?;
-            if let Some(target) = &target {
-                check(libc::mount(
-                    c"tmpfs".as_ptr(),
-                    target.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    0,
-                    c"mode=0755".as_ptr().cast(),
-                ))?;
-            }
-            Ok(())
-        });
-    }
+        .then(|| Mount::empty_tmpfs(dir))
+        .into_iter()
+        .collect();
+    mounts.extend(more);
+    ns::in_private_mounts(cmd, mounts);
 }
 
 /// How a gateway service's run script starts its dummy gateway.

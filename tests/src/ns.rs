@@ -2,8 +2,12 @@
 //! container runtime makes them: a program becomes PID 1 of a new namespace,
 //! and the whole namespace dies with it.
 
-use std::ffi::OsStr;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -128,4 +132,70 @@ impl Drop for PidNs {
 /// True when `/proc/PID/comm` is `name`.
 fn comm_is(pid: i32, name: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+}
+
+/// One mount made in a private mount namespace (see [`in_private_mounts`]).
+pub struct Mount {
+    fstype: &'static CStr,
+    target: CString,
+    data: CString,
+}
+
+impl Mount {
+    /// An empty tmpfs over `target`, as if nothing were there.
+    pub fn empty_tmpfs(target: &Path) -> Mount {
+        Mount::new(c"tmpfs", target, c"mode=0755".to_owned())
+    }
+
+    /// An overlay over `target` with these `options` (`lowerdir=...`).
+    pub fn overlay(target: &Path, options: CString) -> Mount {
+        Mount::new(c"overlay", target, options)
+    }
+
+    fn new(fstype: &'static CStr, target: &Path, data: CString) -> Mount {
+        Mount {
+            fstype,
+            target: CString::new(target.as_os_str().as_bytes()).expect("a path without NUL"),
+            data,
+        }
+    }
+}
+
+/// Makes `cmd` start in a private mount namespace of its own, with `mounts`
+/// made there in order. Nothing mounted there reaches the host's namespace,
+/// the process is still `cmd`'s program itself (no wrapper), and the
+/// namespace, with its mounts, goes away with it.
+pub fn in_private_mounts(cmd: &mut Command, mounts: Vec<Mount>) {
+    let check = |ret: libc::c_int| {
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes system calls (unshare, mount) on C strings made beforehand (no
+    // allocation, no lock).
+    unsafe {
+        cmd.pre_exec(move || {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            for m in &mounts {
+                check(libc::mount(
+                    m.fstype.as_ptr(),
+                    m.target.as_ptr(),
+                    m.fstype.as_ptr(),
+                    0,
+                    m.data.as_ptr().cast(),
+                ))?;
+            }
+            Ok(())
+        });
+    }
 }

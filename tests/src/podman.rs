@@ -23,7 +23,6 @@
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +32,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::bins;
+use crate::ns::{self, Mount};
 use crate::proc;
 
 /// The longest any one podman command may take before the harness gives up.
@@ -231,34 +231,7 @@ impl Podman {
             )));
         }
         let options = CString::new(options).map_err(io::Error::other)?;
-        let check = |r: libc::c_int| {
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        };
-        // SAFETY: only system calls between fork and exec, on data made
-        // before the fork (no allocation, no lock).
-        unsafe {
-            cmd.pre_exec(move || {
-                check(libc::unshare(libc::CLONE_NEWNS))?;
-                check(libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ))?;
-                check(libc::mount(
-                    c"overlay".as_ptr(),
-                    c"/var/lib".as_ptr(),
-                    c"overlay".as_ptr(),
-                    0,
-                    options.as_ptr().cast(),
-                ))
-            });
-        }
+        ns::in_private_mounts(cmd, vec![Mount::overlay(Path::new("/var/lib"), options)]);
         Ok(())
     }
 

@@ -152,7 +152,13 @@ fn state_file_is_replaced_by_a_new_file_never_rewritten_in_place() {
     assert_eq!(fs::read_to_string(&link).expect("link"), old);
     assert_ne!(fs::metadata(&file).expect("stat").ino(), old_inode);
     assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
-    let names: Vec<String> = fs::read_dir(s6.profile_home("coder"))
+    assert_only_the_state_file_in(&s6, "coder");
+}
+
+/// Asserts that `profile`'s home holds its state file and nothing else (no
+/// temporary file left behind).
+fn assert_only_the_state_file_in(s6: &ScanDir, profile: &str) {
+    let names: Vec<String> = fs::read_dir(s6.profile_home(profile))
         .expect("profile home")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
@@ -220,15 +226,7 @@ fn unreadable_state_file_in_a_writable_home_warns_and_is_left_byte_for_byte() {
     assert_eq!(fs::read(&file).expect("still there"), old.as_bytes());
     let meta = fs::metadata(&file).expect("stat");
     assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600));
-    let names: Vec<String> = fs::read_dir(s6.profile_home("coder"))
-        .expect("profile home")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names,
-        ["gateway_state.json"],
-        "a temporary file was left behind"
-    );
+    assert_only_the_state_file_in(&s6, "coder");
 }
 
 #[test]

@@ -335,24 +335,42 @@ fn working_directory_is_root_whatever_it_was_started_in() {
     assert_eq!(cwd, Path::new("/"));
 }
 
-#[test]
-fn inherited_descriptors_above_2_are_closed_at_start() {
+/// Starts the heartbeat holding extra descriptors (901 and 1900 copies of
+/// stderr, 902 the write end of a pipe), with `close_range` refused with
+/// `refused` (see [`refuse_close_range`]) where given, and checks that it
+/// holds only 0, 1 and 2 and no longer keeps the parent's pipe open.
+fn assert_inherited_descriptors_closed(refused: Option<i32>) {
     let (pipe_r, pipe_w) = proc::pipe();
     let w = pipe_w.as_raw_fd();
     let mut cmd = heartbeat(&[]);
-    // SAFETY: dup_onto only calls fcntl/dup2; runs in the child.
+    // SAFETY: dup_onto and refuse_close_range only make async-signal-safe
+    // system calls; runs in the child.
     unsafe {
         cmd.pre_exec(move || {
             dup_onto(2, 901)?;
             dup_onto(w, 902)?;
-            dup_onto(2, 1900)
+            dup_onto(2, 1900)?;
+            refused.map_or(Ok(()), |errno| refuse_close_range(errno as u32))
         });
     }
     let hb = start(&mut cmd);
     drop(pipe_w);
-    assert_eq!(proc::open_fds(hb.pid()), [0, 1, 2]);
+    assert_eq!(
+        proc::open_fds(hb.pid()),
+        [0, 1, 2],
+        "close_range refused with {refused:?}"
+    );
     // The parent's pipe is no longer held open: its reader sees the end.
-    assert_eq!(read_to_eof(pipe_r).as_deref(), Some(&b""[..]));
+    assert_eq!(
+        read_to_eof(pipe_r).as_deref(),
+        Some(&b""[..]),
+        "close_range refused with {refused:?}"
+    );
+}
+
+#[test]
+fn inherited_descriptors_above_2_are_closed_at_start() {
+    assert_inherited_descriptors_closed(None);
 }
 
 /// In a pre_exec hook: a seccomp filter under which `close_range` fails
@@ -408,31 +426,7 @@ fn refuse_close_range(errno: u32) -> std::io::Result<()> {
 #[test]
 fn inherited_descriptors_are_closed_even_where_close_range_fails() {
     for errno in [libc::ENOSYS, libc::EPERM] {
-        let (pipe_r, pipe_w) = proc::pipe();
-        let w = pipe_w.as_raw_fd();
-        let mut cmd = heartbeat(&[]);
-        // SAFETY: dup_onto and refuse_close_range only make async-signal-safe
-        // system calls; runs in the child.
-        unsafe {
-            cmd.pre_exec(move || {
-                dup_onto(2, 901)?;
-                dup_onto(w, 902)?;
-                dup_onto(2, 1900)?;
-                refuse_close_range(errno as u32)
-            });
-        }
-        let hb = start(&mut cmd);
-        drop(pipe_w);
-        assert_eq!(
-            proc::open_fds(hb.pid()),
-            [0, 1, 2],
-            "close_range errno {errno}"
-        );
-        assert_eq!(
-            read_to_eof(pipe_r).as_deref(),
-            Some(&b""[..]),
-            "close_range errno {errno}"
-        );
+        assert_inherited_descriptors_closed(Some(errno));
     }
 }
 

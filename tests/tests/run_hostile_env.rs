@@ -20,7 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hermes_e2e::bins;
-use hermes_e2e::container::{BUILT_IN_HEARTBEAT, hide_built_in_heartbeat};
+use hermes_e2e::container::{BUILT_IN_HEARTBEAT, hide_built_in_heartbeat_with};
+use hermes_e2e::ns::Mount;
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
 use hermes_e2e::signals::NON_TERMINATING_STANDARD;
@@ -92,10 +93,13 @@ impl Setup {
             fs::read_dir(self.scratch.path()).map_or(0, Iterator::count)
         ));
         let mut cmd = Command::new(program);
-        hide_built_in_heartbeat(&mut cmd);
-        if hide_proc {
-            hide_proc_in_the_private_namespace(&mut cmd);
-        }
+        // With /proc hidden, as in an image run without /proc mounted.
+        let more = if hide_proc {
+            vec![Mount::empty_tmpfs(Path::new("/proc"))]
+        } else {
+            Vec::new()
+        };
+        hide_built_in_heartbeat_with(&mut cmd, more);
         cmd.env_clear().env("HERMES_HOME", self.s6.home());
         if let Some(path) = path {
             cmd.env("PATH", path);
@@ -113,31 +117,6 @@ impl Setup {
             proc: Proc::spawn(&mut cmd),
             stderr,
         }
-    }
-}
-
-/// Adds to `cmd` (already given a private mount namespace by
-/// [`hide_built_in_heartbeat`], whose hook runs first) an empty tmpfs over
-/// /proc, as in an image run without /proc mounted.
-fn hide_proc_in_the_private_namespace(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and only
-    // calls mount(2) on static C strings.
-    unsafe {
-        cmd.pre_exec(|| {
-            let ret = libc::mount(
-                c"tmpfs".as_ptr(),
-                c"/proc".as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                c"mode=0755".as_ptr().cast(),
-            );
-            if ret == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
     }
 }
 
