@@ -131,11 +131,10 @@ fn unix_seconds() -> u64 {
 /// Writes `value` to a temp file beside `path`, then renames it over `path`:
 /// a reader sees the old file or the new one, never half of one.
 fn replace(path: &Path, value: &Value) -> io::Result<()> {
-    let temp = temp_path(path);
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    let (temp, mut file) = create_temp(path)?;
     let result = (|| {
-        let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        let mut file = fs::File::create(&temp)?;
         file.write_all(&bytes)?;
         if let Ok(meta) = fs::metadata(path) {
             file.set_permissions(meta.permissions())?;
@@ -151,10 +150,33 @@ fn replace(path: &Path, value: &Value) -> io::Result<()> {
     result
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// Creates a fresh temp file beside `path`. Only a new file will do
+/// (`O_EXCL`, which never follows a symlink): a profile home may be writable
+/// by others, and whatever already sits at a predictable temp name (a stale
+/// temp, or a symlink planted to make root truncate another file) is left
+/// alone while the next name is tried.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, fs::File)> {
+    const ATTEMPTS: u32 = 8;
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for attempt in 0..ATTEMPTS {
+        let temp = temp_path(path, attempt);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+fn temp_path(path: &Path, attempt: u32) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".tmp.{}", std::process::id()));
+    name.push(format!(".tmp.{}.{attempt}", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -213,6 +235,28 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(leftovers.len(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn whatever_sits_at_the_temp_name_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep me").unwrap_or_else(|e| panic!("{e}"));
+        let planted = temp_path(&path, 0);
+        std::os::unix::fs::symlink(&victim, &planted).unwrap_or_else(|e| panic!("{e}"));
+        let stale = temp_path(&path, 1);
+        fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
+
+        assert!(record(dir.path(), Desired::Stopped).is_none());
+        assert_eq!(read(&path)["desired_state"], "stopped");
+        assert_eq!(fs::read_to_string(&victim).ok().as_deref(), Some("keep me"));
+        assert!(fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink()));
+        assert_eq!(fs::read_to_string(&stale).ok().as_deref(), Some("stale"));
+        assert!(
+            !temp_path(&path, 2).exists(),
+            "the temp used was not renamed"
+        );
     }
 
     #[test]
