@@ -341,8 +341,15 @@ fn helpers_writing_forever_after_s6_svc_exited_do_not_hold_gatewayctl() {
         (0, "✓ Stopped gateway-writer under s6\n", ""),
         "{out:?}"
     );
-    // Functional, not a benchmark: well within the 5 s bound plus slack.
-    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    // Functional, not a benchmark: s6-svc took 0.5 s, and gatewayctl takes
+    // what the endless pipes hold then (up to the first empty read, at most
+    // 1 MiB each: the budget itself is unit-tested in runner.rs) instead of
+    // reading them until its 5 s bound runs out (it would still say
+    // "Stopped").
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "took {elapsed:?}: read the helpers' pipes until its 5 s bound"
+    );
     bench.assert_nothing_left(4);
     let state = fs::read_to_string(bench.home().join("profiles/writer/gateway_state.json"))
         .expect("state recorded in the bench's HERMES_HOME");
