@@ -335,42 +335,64 @@ fn working_directory_is_root_whatever_it_was_started_in() {
     assert_eq!(cwd, Path::new("/"));
 }
 
-/// Starts the heartbeat holding extra descriptors (901 and 1900 copies of
-/// stderr, 902 the write end of a pipe), with `close_range` refused with
-/// `refused` (see [`refuse_close_range`]) where given, and checks that it
-/// holds only 0, 1 and 2 and no longer keeps the parent's pipe open.
-fn assert_inherited_descriptors_closed(refused: Option<i32>) {
+/// How the descriptors test starts the heartbeat.
+#[derive(Clone, Copy, Default)]
+struct Inherited {
+    /// `close_range` fails with this errno (see [`refuse_close_range`]).
+    refused: Option<i32>,
+    /// The soft and hard `RLIMIT_NOFILE`, set after the extra descriptors
+    /// were opened (so some lie above it).
+    nofile: Option<u64>,
+}
+
+/// Starts the heartbeat holding extra descriptors (3, 901 and 1900 copies
+/// of stderr, 902 the write end of a pipe), and checks that it holds only
+/// 0, 1 and 2 and no longer keeps the parent's pipe open. Fd 3, the one
+/// most often inherited (socket activation, a notification fd), is put
+/// there by a shell that then execs the heartbeat: Rust's spawn may hold a
+/// low descriptor of its own in the child.
+fn assert_inherited_descriptors_closed(how: Inherited) {
     let (pipe_r, pipe_w) = proc::pipe();
     let w = pipe_w.as_raw_fd();
-    let mut cmd = heartbeat(&[]);
-    // SAFETY: dup_onto and refuse_close_range only make async-signal-safe
-    // system calls; runs in the child.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "exec 3<&2; exec \"$0\""])
+        .arg(bins::heartbeat())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: dup_onto, refuse_close_range and set_rlimit only make
+    // async-signal-safe system calls; runs in the child.
     unsafe {
         cmd.pre_exec(move || {
             dup_onto(2, 901)?;
             dup_onto(w, 902)?;
             dup_onto(2, 1900)?;
-            refused.map_or(Ok(()), |errno| refuse_close_range(errno as u32))
+            if let Some(limit) = how.nofile {
+                proc::set_rlimit(libc::RLIMIT_NOFILE, limit)?;
+            }
+            how.refused
+                .map_or(Ok(()), |errno| refuse_close_range(errno as u32))
         });
     }
     let hb = start(&mut cmd);
     drop(pipe_w);
+    let (refused, nofile) = (how.refused, how.nofile);
     assert_eq!(
         proc::open_fds(hb.pid()),
         [0, 1, 2],
-        "close_range refused with {refused:?}"
+        "close_range refused with {refused:?}, RLIMIT_NOFILE {nofile:?}"
     );
     // The parent's pipe is no longer held open: its reader sees the end.
     assert_eq!(
         read_to_eof(pipe_r).as_deref(),
         Some(&b""[..]),
-        "close_range refused with {refused:?}"
+        "close_range refused with {refused:?}, RLIMIT_NOFILE {nofile:?}"
     );
 }
 
 #[test]
 fn inherited_descriptors_above_2_are_closed_at_start() {
-    assert_inherited_descriptors_closed(None);
+    assert_inherited_descriptors_closed(Inherited::default());
 }
 
 /// In a pre_exec hook: a seccomp filter under which `close_range` fails
@@ -426,8 +448,22 @@ fn refuse_close_range(errno: u32) -> std::io::Result<()> {
 #[test]
 fn inherited_descriptors_are_closed_even_where_close_range_fails() {
     for errno in [libc::ENOSYS, libc::EPERM] {
-        assert_inherited_descriptors_closed(Some(errno));
+        assert_inherited_descriptors_closed(Inherited {
+            refused: Some(errno),
+            nofile: None,
+        });
     }
+}
+
+#[test]
+fn without_close_range_descriptors_above_a_lowered_file_limit_are_closed_too() {
+    // The fallback closes one by one up to the soft limit, but at least up
+    // to 4096: the limit may have been lowered after descriptors were opened
+    // (here 64, with 901, 902 and 1900 open).
+    assert_inherited_descriptors_closed(Inherited {
+        refused: Some(libc::ENOSYS),
+        nofile: Some(64),
+    });
 }
 
 #[test]
@@ -542,6 +578,22 @@ fn ready_fd_receives_one_newline_and_is_closed() {
     let (mut hb, ready_r) = spawn_with_ready_fd();
     assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b"\n"[..]));
     wait_asleep(hb.pid());
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn ready_fd_1_gets_the_newline_then_its_end_while_the_heartbeat_lives_on() {
+    // fd 1 is below the descriptors closed at start, so only `-r`'s own
+    // close ends the pipe: its reader sees "\n", then the end.
+    let (stdout_r, stdout_w) = proc::pipe();
+    let mut cmd = heartbeat(&["-r", "1"]);
+    cmd.stdout(stdout_w);
+    let mut hb = Proc::spawn(&mut cmd);
+    drop(cmd);
+    assert_eq!(read_to_eof(stdout_r).as_deref(), Some(&b"\n"[..]));
+    wait_asleep(hb.pid());
+    assert!(hb.is_running());
     hb.signal(libc::SIGTERM);
     assert_eq!(exit_of(&mut hb), 143);
 }

@@ -88,7 +88,9 @@ fn start(waited: &sys::SigSet, config: &Config) {
 fn sleep_until_asked_to_stop(waited: &sys::SigSet, config: &Config) -> ! {
     loop {
         let Some(signo) = sys::wait_signal(waited) else {
-            continue; // EINTR: a SIGSTOP/SIGCONT pair interrupts the wait.
+            // EINTR, where a C library passes it on (a SIGSTOP/SIGCONT pair
+            // interrupts the wait); musl's sigwaitinfo retries it itself.
+            continue;
         };
         match signals::classify(signo, config.exit_zero) {
             Action::Exit { code, name } => {
