@@ -14,7 +14,9 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -88,6 +90,19 @@ impl Setup {
         env: &[(&str, OsString)],
         hide_proc: bool,
     ) -> Running {
+        let (mut cmd, stderr) = self.command(program, path, env, hide_proc);
+        Running::start(&mut cmd, stderr)
+    }
+
+    /// The command [`Setup::run_in`] starts, for a test to adjust, and the
+    /// file its stderr goes to.
+    fn command(
+        &self,
+        program: &Path,
+        path: Option<&str>,
+        env: &[(&str, OsString)],
+        hide_proc: bool,
+    ) -> (Command, PathBuf) {
         let stderr = self.scratch.path().join(format!(
             "stderr-{}",
             fs::read_dir(self.scratch.path()).map_or(0, Iterator::count)
@@ -113,10 +128,7 @@ impl Setup {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&stderr).expect("stderr file"));
-        Running {
-            proc: Proc::spawn(&mut cmd),
-            stderr,
-        }
+        (cmd, stderr)
     }
 }
 
@@ -126,6 +138,13 @@ struct Running {
 }
 
 impl Running {
+    fn start(cmd: &mut Command, stderr: PathBuf) -> Running {
+        Running {
+            proc: Proc::spawn(cmd),
+            stderr,
+        }
+    }
+
     fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -375,7 +394,106 @@ fn relative_heartbeat_is_never_searched_in_path() {
     running.survives_all_but_term();
 }
 
+#[test]
+fn a_heartbeat_named_twice_is_tried_once() {
+    // HERMES_HEARTBEAT names the very place beside gatewayctl (as after an
+    // install that forgot the heartbeat): one warning for it, not two.
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    let beside = copy.with_file_name("hermes-heartbeat");
+    let running = setup.run(
+        &copy,
+        Some(s6::CLEAN_PATH),
+        &[("HERMES_HEARTBEAT", beside.into())],
+    );
+    let stderr = running.wait_line(HOLD_NOTICE);
+    let mut expected = vec![Line::exact(BREADCRUMB)];
+    expected.extend(lone_tail(&copy));
+    assert_lines(&stderr, &expected);
+    running.survives_all_but_term();
+}
+
+#[test]
+fn without_proc_a_relative_argv0_names_no_place_at_all() {
+    // /proc hidden and argv[0] a bare name: gatewayctl cannot know its own
+    // directory, so it tries only the built-in path (a relative candidate
+    // would warn, and would search PATH if exec'd).
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    let (mut cmd, stderr) = setup.command(&copy, Some(s6::CLEAN_PATH), &[], true);
+    cmd.arg0("gatewayctl");
+    let running = Running::start(&mut cmd, stderr);
+    let stderr = running.wait_line(HOLD_NOTICE);
+    assert_lines(
+        &stderr,
+        &[
+            Line::exact(BREADCRUMB),
+            Line::failed_exec(BUILT_IN_HEARTBEAT, libc::ENOENT),
+            Line::exact(HOLD_NOTICE),
+        ],
+    );
+    running.survives_all_but_term();
+}
+
 // --- nothing usable at all ---------------------------------------------------------
+
+#[test]
+fn the_hold_sits_in_the_root_directory_and_reaps_a_child_that_exits_later() {
+    // Like the heartbeat: it pins no mount, and a child of the CMD process
+    // that exits (here, one forked before gatewayctl was exec'd, released
+    // by the test once the hold runs) is reaped, not left a zombie.
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    let start_dir = setup.scratch.path().join("started-here");
+    fs::create_dir(&start_dir).expect("mkdir");
+    let (mut cmd, stderr) = setup.command(&copy, Some(s6::CLEAN_PATH), &[], false);
+    cmd.current_dir(&start_dir);
+    let (release_r, release_w) = proc::pipe();
+    let (r, w) = (release_r.as_raw_fd(), release_w.as_raw_fd());
+    // SAFETY: fork, close, read, the close_range syscall and _exit are
+    // async-signal-safe; runs in the child before its exec.
+    unsafe {
+        cmd.pre_exec(move || match libc::fork() {
+            -1 => Err(std::io::Error::last_os_error()),
+            0 => {
+                // Keep only the read end: above all not the error pipe of
+                // Rust's spawn, whose end the test waits for.
+                let max = libc::c_uint::MAX;
+                libc::syscall(libc::SYS_close_range, 0, (r - 1) as libc::c_uint, 0);
+                libc::syscall(libc::SYS_close_range, (r + 1) as libc::c_uint, max, 0);
+                let mut byte = 0u8;
+                while libc::read(r, (&raw mut byte).cast(), 1) == -1
+                    && *libc::__errno_location() == libc::EINTR
+                {}
+                libc::_exit(0)
+            }
+            _ => {
+                libc::close(r);
+                libc::close(w);
+                Ok(())
+            }
+        });
+    }
+    let running = Running::start(&mut cmd, stderr);
+    drop(cmd);
+    drop(release_r);
+    running.wait_line(HOLD_NOTICE);
+    let pid = running.proc.pid();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+        Some(PathBuf::from("/"))
+    );
+    let children = proc::children(pid);
+    assert!(
+        children.len() == 1 && proc::state(children[0]) != Some('Z'),
+        "the child should still run: {children:?}"
+    );
+    drop(release_w);
+    proc::wait_until(LIMIT, "the hold to reap its child", || {
+        proc::children(pid).is_empty()
+    });
+    running.survives_all_but_term();
+}
 
 #[test]
 fn no_usable_heartbeat_and_no_path_holds_in_process_and_answers_term_with_143() {
