@@ -406,6 +406,22 @@ mod tests {
     }
 
     #[test]
+    fn timeout_wins_over_wait_in_either_order_and_the_last_timeout_wins() {
+        let wait = |list: &[&str]| match command(list) {
+            Command::Act { wait, .. } => wait,
+            other => panic!("{list:?} gave {other:?}"),
+        };
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(wait(&["stop", "-T", "2", "-w"]), two);
+        assert_eq!(wait(&["stop", "--wait", "--timeout", "2"]), two);
+        assert_eq!(wait(&["stop", "-T", "5", "-T", "2"]), two);
+        assert_eq!(
+            wait(&["stop", "-T", "86400"]),
+            Some(Duration::from_secs(86400))
+        );
+    }
+
+    #[test]
     fn global_options_before_or_after_the_command() {
         for list in [
             &["-p", "coder", "stop"][..],
@@ -471,6 +487,11 @@ mod tests {
             &["start", "--all"],
             &["stop", "-T", "0"],
             &["stop", "-T", "soon"],
+            &["stop", "-T", "86401"],
+            &["stop", "-T", "1e20"],
+            &["stop", "-T", "inf"],
+            &["stop", "-T", "NaN"],
+            &["stop", "-T", "-1"],
             &["list", "extra"],
             &["status", "--wait"],
         ] {

@@ -260,6 +260,23 @@ mod tests {
     }
 
     #[test]
+    fn the_old_file_s_permissions_are_kept() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for mode in [0o600, 0o640, 0o664] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join(FILE_NAME);
+            fs::write(&path, "{}").unwrap_or_else(|e| panic!("{e}"));
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let before = fs::metadata(&path).map(|m| m.ino()).ok();
+            assert!(record(dir.path(), Desired::Running).is_none());
+            let after = fs::metadata(&path).ok();
+            assert_ne!(after.as_ref().map(MetadataExt::ino), before, "not replaced");
+            assert_eq!(after.map(|m| m.mode() & 0o7777), Some(mode), "{mode:o}");
+        }
+    }
+
+    #[test]
     fn missing_home_is_skipped() {
         assert!(record(Path::new("/nonexistent/home"), Desired::Stopped).is_none());
     }

@@ -73,6 +73,20 @@ mod tests {
     }
 
     #[test]
+    fn s6_overlay_s_command_comes_first_then_slashpackage_then_the_distribution() {
+        assert_eq!(
+            SEARCH_DIRS,
+            [
+                "/command",
+                "/package/admin/s6/command",
+                "/usr/bin",
+                "/bin",
+                "/usr/local/bin"
+            ]
+        );
+    }
+
+    #[test]
     fn a_directory_or_plain_file_is_not_a_program() {
         let dirs = [PathBuf::from("/")];
         assert!(find("etc", &dirs).is_err());
