@@ -324,22 +324,30 @@ fn s6_bindir_without_s6_programs_says_where_it_looked() {
 }
 
 #[test]
-fn s6_bindir_without_s6_svstat_says_so_for_status() {
-    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+fn s6_bindir_without_s6_svstat_says_so_once_for_status_and_restart() {
+    // A restart reads the state first, so it needs s6-svstat too: one line
+    // before anything runs, not one failure per gateway.
+    let s6 = ScanDir::with(&[Gateway::new("coder"), Gateway::new("writer")]);
+    let (stand_ins, log) = stand_ins(&s6);
     let dir = s6.root().join("only-svc");
     fs::create_dir(&dir).expect("mkdir");
-    let real = s6::CLEAN_PATH
-        .split(':')
-        .map(|d| std::path::Path::new(d).join("s6-svc"))
-        .find(|p| p.is_file())
-        .expect("s6-svc installed");
-    std::os::unix::fs::symlink(real, dir.join("s6-svc")).expect("symlink");
-    let out = ctl_with_bindir(&s6, &dir, &["status", "coder"]);
-    assert_one_error_line(&out, 1, "status");
-    assert_eq!(
-        out.stderr,
-        format!("✗ s6-svstat not found (looked in {})\n", dir.display())
-    );
+    fs::copy(stand_ins.join("s6-svc"), dir.join("s6-svc")).expect("copy");
+    for args in [
+        &["status", "coder"][..],
+        &["status", "--all"],
+        &["restart", "coder"],
+        &["restart", "--all"],
+    ] {
+        let out = ctl_with_bindir(&s6, &dir, args);
+        assert_one_error_line(&out, 1, &format!("{args:?}"));
+        assert_eq!(
+            out.stderr,
+            format!("✗ s6-svstat not found (looked in {})\n", dir.display()),
+            "{args:?}"
+        );
+    }
+    assert_eq!(calls(&log), "", "an s6 program ran");
+    assert_eq!(s6.desired_state("coder"), None);
 }
 
 #[test]
@@ -369,6 +377,8 @@ fn usage_errors_exit_2_with_one_usage_line() {
         &["stop", "--timeout"],
         &["stop", "-T", "abc", "coder"],
         &["stop", "-T", "-1", "coder"],
+        &["stop", "-T", "86401", "coder"],
+        &["stop", "-T", "1e20", "coder"],
         &["stop", "--all", "coder"],
         &["restart", "coder", "--all"],
         &["status", "--all", "coder"],

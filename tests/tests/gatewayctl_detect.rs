@@ -190,3 +190,32 @@ fn scandir_option_is_used_even_outside_s6() {
     );
     assert_eq!((out.code, out.stdout.as_str()), (0, "coder\n"), "{out:?}");
 }
+
+#[test]
+fn an_invalid_profile_is_a_usage_error_before_s6_is_even_looked_for() {
+    // Input is checked first: outside s6, or with a --scandir that is no
+    // scan directory, a bad name is still exit 2 and its own line.
+    let ns = not_s6();
+    let s6 = ScanDir::start();
+    let plain = s6.root().join("plain");
+    std::fs::create_dir(&plain).expect("mkdir");
+    let plain = plain.to_str().expect("UTF-8 path").to_owned();
+    for args in [
+        &["start", "../x"][..],
+        &["stop", "A"],
+        &["restart", "a/b"],
+        &["status", "UPPER"],
+        &["-p", "-x", "stop"],
+        &["--scandir", &plain, "stop", "A"],
+        &["--scandir", &plain, "status", "../x"],
+    ] {
+        let out = inside(&ns, &[("PATH", CLEAN_PATH)], args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        assert_eq!(out.stderr_lines().len(), 1, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("✗ invalid profile name "),
+            "{args:?}: {out:?}"
+        );
+    }
+}

@@ -380,3 +380,24 @@ fn s6_svc_that_cannot_be_executed_is_one_line() {
     let out = bench.ctl(&["status", "coder"]);
     assert_eq!(out.stdout, "coder  up (pid 812) 45s\n", "{out:?}");
 }
+
+#[test]
+fn s6_svstat_failing_otherwise_than_not_supervised_is_a_failure_not_unsupervised() {
+    // Only s6-svstat's own "not supervised" exit means `unsupervised`; any
+    // other failure (here rc 111, as on a status file the user may not
+    // read) is reported, and a restart that needs the state sends nothing.
+    let bench = Bench::new(
+        "echo \"s6-svc $*\" >> \"$PIDS.calls\"\nexit 0",
+        "echo 's6-svstat: fatal: unable to read status: Permission denied' >&2\nexit 111",
+    );
+    let expected = "✗ s6-svstat status on 'gateway-coder' failed (rc=111): s6-svstat: fatal: unable to read status: Permission denied";
+    let out = bench.ctl(&["status", "coder"]);
+    assert_one_line(&out, expected);
+    let out = bench.ctl(&["restart", "coder"]);
+    assert_one_line(&out, expected);
+    assert_eq!(
+        fs::read_to_string(bench.tmp.path().join("pids.calls")).unwrap_or_default(),
+        "",
+        "s6-svc was run"
+    );
+}

@@ -271,6 +271,8 @@ fn status_json_describes_up_down_and_unsupervised_gateways() {
     assert_eq!(gamma["supervised"], true);
     assert_eq!(gamma["up"], false);
     assert_eq!(gamma["want_up"], false);
+    // No `down` file: s6 would start it at boot, whatever it wants now.
+    assert_eq!(gamma["normally_up"], true);
     assert_eq!(gamma["pid"], Value::Null);
     assert_eq!(gamma["signal"], "SIGTERM");
     assert_eq!(gamma["exit_code"], Value::Null);
@@ -302,6 +304,17 @@ fn status_json_of_one_profile_is_an_array_of_one() {
     assert_eq!(items.len(), 1, "{value}");
     assert_eq!(items[0]["profile"], "coder");
     assert_eq!(items[0]["up"], true);
+}
+
+#[test]
+fn status_json_normally_up_follows_the_down_file_not_what_s6_wants() {
+    let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
+    assert_eq!(s6.ctl(&["start", "--wait", "coder"]).code, 0);
+    let out = s6.ctl(&["status", "--json", "coder"]);
+    let value: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(value[0]["up"], true, "{value}");
+    assert_eq!(value[0]["want_up"], true, "{value}");
+    assert_eq!(value[0]["normally_up"], false, "{value}");
 }
 
 #[test]
