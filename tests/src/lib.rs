@@ -8,6 +8,7 @@ pub mod heartbeat;
 pub mod ns;
 pub mod podman;
 pub mod proc;
+pub mod program;
 pub mod rng;
 pub mod run;
 pub mod s6;

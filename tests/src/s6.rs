@@ -681,8 +681,7 @@ pub fn shell_quote(text: &str) -> String {
 
 /// Writes `text` to `path` with mode 0755.
 pub fn write_script(path: &Path, text: &str) {
-    write_file(path, text);
-    chmod(path, 0o755);
+    crate::program::write(path, text.as_bytes(), 0o755);
 }
 
 /// Writes `text` to `path`, panicking with the path on failure.

@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hermes_e2e::program;
 use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
@@ -331,7 +332,7 @@ fn s6_bindir_without_s6_svstat_says_so_once_for_status_and_restart() {
     let (stand_ins, log) = stand_ins(&s6);
     let dir = s6.root().join("only-svc");
     fs::create_dir(&dir).expect("mkdir");
-    fs::copy(stand_ins.join("s6-svc"), dir.join("s6-svc")).expect("copy");
+    program::copy(&stand_ins.join("s6-svc"), &dir.join("s6-svc"));
     for args in [
         &["status", "coder"][..],
         &["status", "--all"],

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hermes_e2e::proc;
+use hermes_e2e::program;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6;
 
@@ -373,7 +374,7 @@ fn s6_svc_that_cannot_be_executed_is_one_line() {
     let bench = Bench::new("exit 0", STATUS_UP);
     // Executable by mode, but neither a binary nor a script.
     let svc = bench.bindir().join("s6-svc");
-    fs::write(&svc, b"\x7fELF garbage\n").expect("write");
+    program::write(&svc, b"\x7fELF garbage\n", 0o755);
     let out = bench.ctl(&["stop", "coder"]);
     bounded_line(&out, "✗ cannot start s6-svc for 'gateway-coder': ");
     // The well-behaved s6-svstat also shows the bench is otherwise sound.

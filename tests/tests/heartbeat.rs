@@ -18,6 +18,7 @@ use hermes_e2e::heartbeat::{
 };
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
+use hermes_e2e::program;
 use hermes_e2e::run::run;
 use hermes_e2e::signals::{FAULTS, NON_TERMINATING_STANDARD, TERMINATIONS};
 
@@ -633,7 +634,7 @@ fn under_env_i_with_no_path_each_termination_signal_gives_its_code() {
 #[test]
 fn in_a_scratch_root_holding_only_the_binary_as_pid1_each_termination_signal_gives_its_code() {
     let root = tempfile::tempdir().expect("temp dir");
-    fs::copy(bins::heartbeat(), root.path().join("hermes-heartbeat")).expect("copy binary");
+    program::copy(&bins::heartbeat(), &root.path().join("hermes-heartbeat"));
     assert_eq!(fs::read_dir(root.path()).expect("list root").count(), 1);
     for (signo, name, code) in TERMINATIONS {
         let mut cmd = Command::new("unshare");

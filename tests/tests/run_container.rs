@@ -13,6 +13,7 @@ use std::time::Duration;
 use hermes_e2e::bins;
 use hermes_e2e::container::{BUILT_IN_HEARTBEAT, BuiltIn, CmdProcess, Container, Launch, Setup};
 use hermes_e2e::proc;
+use hermes_e2e::program;
 use hermes_e2e::run::{self, Output};
 use hermes_e2e::s6::{CLEAN_PATH, Gateway};
 
@@ -238,22 +239,10 @@ fn hermes_heartbeat_is_tried_before_the_one_beside_gatewayctl() {
     assert_eq!(stop_cmd(&mut cmd, libc::SIGTERM), 143);
 }
 
-/// Copies `from` to `to` (mode 0755) and waits until it can be exec'd: a
-/// process forked by another test thread while the copy was open holds a
-/// write descriptor until it execs (ETXTBSY meanwhile).
+/// Copies `from` to `to` (mode 0755), making `to`'s directory.
 fn copy_executable(from: &Path, to: &Path) {
     fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
-    fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
-    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).expect("chmod");
-    proc::wait_until(
-        LIMIT,
-        "the copied program to be executable",
-        || match Command::new(to).arg("--version").output() {
-            Ok(_) => true,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => false,
-            Err(e) => panic!("cannot run {}: {e}", to.display()),
-        },
-    );
+    program::copy(from, to);
 }
 
 /// gatewayctl copied alone into the container's directory: no heartbeat

@@ -25,6 +25,7 @@ use hermes_e2e::bins;
 use hermes_e2e::container::{BUILT_IN_HEARTBEAT, hide_built_in_heartbeat_with};
 use hermes_e2e::ns::Mount;
 use hermes_e2e::proc::{self, Proc};
+use hermes_e2e::program;
 use hermes_e2e::s6::{self, Gateway, ScanDir};
 use hermes_e2e::signals::NON_TERMINATING_STANDARD;
 
@@ -69,7 +70,7 @@ impl Setup {
         let dir = self.scratch.path().join("alone");
         fs::create_dir_all(&dir).expect("mkdir");
         let copy = dir.join("gatewayctl");
-        fs::copy(bins::gatewayctl(), &copy).expect("copy gatewayctl");
+        program::copy(&bins::gatewayctl(), &copy);
         copy
     }
 
@@ -327,8 +328,7 @@ fn assert_falls_through_to_the_hold(heartbeat: OsString, first_warning: Line) {
 fn heartbeat_file(content: &[u8], mode: u32) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("hermes-heartbeat");
-    fs::write(&file, content).expect("write");
-    s6::chmod(&file, mode);
+    program::write(&file, content, mode);
     (dir, file)
 }
 
@@ -553,8 +553,8 @@ fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
     fs::create_dir_all(&dir).expect("mkdir");
     let copy = dir.join("gatewayctl");
     let heartbeat = dir.join("hermes-heartbeat");
-    fs::copy(bins::gatewayctl(), &copy).expect("copy gatewayctl");
-    fs::copy(bins::heartbeat(), &heartbeat).expect("copy heartbeat");
+    program::copy(&bins::gatewayctl(), &copy);
+    program::copy(&bins::heartbeat(), &heartbeat);
     let running = setup.run_in(&copy, None, &[], true);
     proc::wait_until(LIMIT, "the exec of the heartbeat beside argv[0]", || {
         running.exe().as_deref() == Some(heartbeat.as_path())

@@ -16,6 +16,7 @@ use std::time::Duration;
 use hermes_e2e::bins;
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc;
+use hermes_e2e::program;
 use hermes_e2e::run;
 use hermes_e2e::s6::{self, ScanDir, SvStat};
 
@@ -78,8 +79,7 @@ impl TemplateGateway {
         let staged = fixture.root().join(format!("template-{profile}"));
         fs::create_dir(&staged).expect("create the staging directory");
         for file in ["type", "finish"] {
-            fs::copy(template_dir().join(file), staged.join(file))
-                .unwrap_or_else(|e| panic!("copy the template's {file}: {e}"));
+            program::copy(&template_dir().join(file), &staged.join(file));
         }
         let run = fs::read_to_string(template_dir().join("run")).expect("read the template's run");
         let command = format!(
@@ -189,8 +189,7 @@ fn heartbeat_service_reports_ready_and_goes_down_on_request() {
     let staged = fixture.root().join("keepalive-staged");
     fs::create_dir(&staged).expect("create the staging directory");
     for file in ["type", "notification-fd"] {
-        fs::copy(shipped("heartbeat").join(file), staged.join(file))
-            .unwrap_or_else(|e| panic!("copy the example's {file}: {e}"));
+        program::copy(&shipped("heartbeat").join(file), &staged.join(file));
     }
     let run = fs::read_to_string(shipped("heartbeat").join("run")).expect("read the run script");
     let exec = format!(
@@ -257,7 +256,7 @@ fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallbac
         (bins::gatewayctl(), "gatewayctl"),
         (bins::heartbeat(), "hermes-heartbeat"),
     ] {
-        fs::copy(&from, bin.join(name)).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+        program::copy(&from, &bin.join(name));
     }
     s6::write_script(
         &bin.join("hermes"),
@@ -268,8 +267,7 @@ fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallbac
         ),
     );
     for file in ["run", "finish", "type"] {
-        fs::copy(template_dir().join(file), service.join(file))
-            .unwrap_or_else(|e| panic!("copy the template's {file}: {e}"));
+        program::copy(&template_dir().join(file), &service.join(file));
     }
     let host_bin = || fs::read_dir("/usr/local/bin").map(|d| d.count()).ok();
     let host_bin_before = host_bin();
