@@ -37,5 +37,7 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(one_line("a\nb\x1b[31m\tc"), "a\\nb\\u{1b}[31m\\tc");
         assert_eq!(one_line("plain ✓ text"), "plain ✓ text");
+        // C1 controls too: U+009B is a one-character CSI to many terminals.
+        assert_eq!(one_line("a\u{9b}2Jb\u{85}c"), "a\\u{9b}2Jb\\u{85}c");
     }
 }

@@ -52,7 +52,12 @@ pub struct Homes {
 impl Homes {
     /// Reads `HERMES_HOME` (unset or empty: `/opt/data`).
     pub fn from_env() -> Homes {
-        match std::env::var_os("HERMES_HOME") {
+        Homes::from_var(std::env::var_os("HERMES_HOME"))
+    }
+
+    /// [`Homes::from_env`] for a given value of `HERMES_HOME`.
+    fn from_var(hermes_home: Option<std::ffi::OsString>) -> Homes {
+        match hermes_home {
             Some(home) if !home.is_empty() => Homes::from_hermes_home(Path::new(&home)),
             _ => Homes {
                 root: PathBuf::from(DEFAULT_ROOT),
@@ -113,6 +118,17 @@ impl Homes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unset_or_empty_hermes_home_means_opt_data() {
+        for value in [None, Some(std::ffi::OsString::new())] {
+            let h = Homes::from_var(value.clone());
+            assert_eq!(h.root, PathBuf::from(DEFAULT_ROOT), "{value:?}");
+            assert_eq!(h.profile_from_env, None, "{value:?}");
+        }
+        let h = Homes::from_var(Some("/srv/hermes".into()));
+        assert_eq!(h.root, PathBuf::from("/srv/hermes"));
+    }
 
     #[test]
     fn valid_and_invalid_names() {

@@ -112,6 +112,8 @@ mod tests {
             "true",
             "yes true true false 1 -1 NA 0",
             "true true true false x -1 NA 0",
+            "true true true false 1 -1 NA x",
+            "true true true false 1 x NA 0",
             "true true true false 1 -1 NA 0 extra",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
