@@ -88,18 +88,37 @@ pub enum BuiltIn {
     Heartbeat,
 }
 
-/// How to build the container.
+/// What is at `/run/s6/basedir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basedir {
+    /// A directory, as s6-overlay makes it.
+    Directory,
+    /// A plain file: not what s6-overlay makes.
+    File,
+    /// Nothing.
+    Missing,
+}
+
+/// Which process is the container's PID 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pid1 {
+    /// s6-svscan on `/run/service` (s6-overlay's `/init` becomes it).
+    S6Svscan,
+    /// s6-svscan exec'd through a symlink of this name, so that
+    /// `/proc/1/comm` is the name: a near miss of `s6-svscan`.
+    S6SvscanNamed(&'static str),
+    /// The heartbeat, with s6-svscan on `/run/service` as its child:
+    /// everything else is the same.
+    Heartbeat,
+}
+
+/// How to build the container. gatewayctl takes it for an s6 one only with
+/// the defaults: PID 1 exactly `s6-svscan` and `/run/s6/basedir` a directory.
 #[derive(Clone, Copy, Debug)]
 pub struct Setup {
     pub launch: Launch,
-    /// Make `/run/s6/basedir` (s6-overlay does); without it the container is
-    /// not "under s6" for gatewayctl even though PID 1 is s6-svscan.
-    pub basedir: bool,
-    /// s6-svscan is PID 1 (s6-overlay's `/init` becomes it). When false,
-    /// PID 1 is the heartbeat and s6-svscan runs on `/run/service` as its
-    /// child: everything else is the same, but gatewayctl must not take
-    /// the container for an s6 one.
-    pub svscan_pid1: bool,
+    pub basedir: Basedir,
+    pub pid1: Pid1,
     /// What is at the build-time heartbeat path inside.
     pub built_in: BuiltIn,
 }
@@ -108,8 +127,8 @@ impl Default for Setup {
     fn default() -> Setup {
         Setup {
             launch: Launch::GatewayctlRun,
-            basedir: true,
-            svscan_pid1: true,
+            basedir: Basedir::Directory,
+            pid1: Pid1::S6Svscan,
             built_in: BuiltIn::Hidden,
         }
     }
@@ -171,10 +190,10 @@ impl Container {
             fs::create_dir_all(profile_home).expect("create a profile home");
         }
         let script = root.join("setup");
-        let basedir = if setup.basedir {
-            " /run/s6/basedir"
-        } else {
-            ""
+        let basedir = match setup.basedir {
+            Basedir::Directory => "mkdir -p /run/s6/basedir\n",
+            Basedir::File => "mkdir -p /run/s6\n: > /run/s6/basedir\n",
+            Basedir::Missing => "",
         };
         let quoted_dir = shell_quote(&built_in_dir().to_string_lossy());
         let built_in = match setup.built_in {
@@ -197,16 +216,22 @@ impl Container {
                 )
             }
         };
-        let (pid1_comm, start_svscan) = if setup.svscan_pid1 {
-            ("s6-svscan", "exec s6-svscan -t0 /run/service\n".to_owned())
-        } else {
-            (
+        let (pid1_comm, start_svscan) = match setup.pid1 {
+            Pid1::S6Svscan => ("s6-svscan", "exec s6-svscan -t0 /run/service\n".to_owned()),
+            Pid1::S6SvscanNamed(name) => (
+                name,
+                format!(
+                    "ln -s \"$(command -v s6-svscan)\" /run/{name}\n\
+                     exec /run/{name} -t0 /run/service\n"
+                ),
+            ),
+            Pid1::Heartbeat => (
                 "hermes-heartbea",
                 format!(
                     "s6-svscan -t0 /run/service </dev/null &\nexec {} -q\n",
                     shell_quote(&bins::heartbeat().to_string_lossy())
                 ),
-            )
+            ),
         };
         write_script(
             &script,
@@ -216,7 +241,8 @@ impl Container {
                  mount -t tmpfs -o mode=0755 tmpfs /run\n\
                  if [ -d /opt/data ]; then mount -t tmpfs tmpfs /opt/data; fi\n\
                  {built_in}\
-                 mkdir -p /run/service{basedir}\n\
+                 mkdir -p /run/service\n\
+                 {basedir}\
                  cp -a {}/. /run/service/\n\
                  {start_svscan}",
                 shell_quote(&root.join("services").to_string_lossy())

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hermes_e2e::bins;
 use hermes_e2e::container::{
-    BUILT_IN_HEARTBEAT, BuiltIn, Container, Launch, Setup, built_in_dir, hide_built_in_heartbeat,
+    BUILT_IN_HEARTBEAT, BuiltIn, Container, Launch, Pid1, Setup, built_in_dir,
+    hide_built_in_heartbeat,
 };
 use hermes_e2e::run::run;
 use hermes_e2e::s6::Gateway;
@@ -134,7 +135,7 @@ fn built_in_heartbeat_setup_puts_the_heartbeat_alone_at_that_path() {
 fn pid1_can_be_the_heartbeat_with_s6_svscan_as_its_child() {
     let setup = Setup {
         launch: Launch::Direct,
-        svscan_pid1: false,
+        pid1: Pid1::Heartbeat,
         ..Setup::default()
     };
     let ct = Container::start_setup(&[Gateway::new("default")], setup);

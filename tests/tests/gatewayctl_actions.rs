@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hermes_e2e::run::{Output, run};
@@ -60,6 +61,28 @@ fn restart_of_an_up_gateway_comes_back_with_a_new_pid() {
 }
 
 #[test]
+fn restart_of_an_up_gateway_wanted_down_comes_back_wanted_up() {
+    // `s6-svc -O`: up, but s6 will not restart it once it exits. A restart
+    // still gives a new process, and s6 wants it up again.
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let once = run(
+        Command::new("s6-svc")
+            .arg("-O")
+            .arg(s6.service_dir("coder")),
+        Duration::from_secs(30),
+    );
+    assert_eq!(once.code, 0, "{once:?}");
+    let st = s6.wait_svstat("coder", "up but wanted down", |s| s.up && !s.want_up);
+    let before = st.pid.expect("up with a pid");
+    let out = s6.ctl(&["restart", "coder"]);
+    assert_ok(&out, "✓ Restarted gateway-coder under s6");
+    let st = s6.wait_svstat("coder", "up again with a new pid", |s| {
+        s.up && s.pid.is_some_and(|p| p != before)
+    });
+    assert!(st.want_up, "{st:?}");
+}
+
+#[test]
 fn restart_of_a_down_gateway_brings_it_up() {
     let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
     let out = s6.ctl(&["restart", "coder"]);
@@ -91,6 +114,20 @@ fn start_records_running_with_the_time() {
         .as_u64()
         .expect("updated_at in Unix seconds");
     assert!(at >= before && at <= now(), "updated_at {at} not now");
+}
+
+#[test]
+fn state_file_is_pretty_json_ending_in_a_newline() {
+    // Easy to read and to diff, and a well-formed text file for line tools.
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    assert_eq!(s6.ctl(&["stop", "coder"]).code, 0);
+    let text = fs::read_to_string(s6.state_file("coder")).expect("state file");
+    assert!(text.ends_with("}\n"), "{text:?}");
+    assert!(
+        text.lines()
+            .any(|l| l == r#"  "desired_state": "stopped","#),
+        "{text:?}"
+    );
 }
 
 #[test]

@@ -286,3 +286,43 @@ fn stop_all_acts_on_gateways_linked_into_the_scan_directory() {
         s6.wait_svstat(p, "down", |s| !s.up && !s.want_up);
     }
 }
+
+#[test]
+fn with_no_thread_or_process_left_to_start_each_gateway_fails_in_one_line() {
+    // As a user allowed one process (RLIMIT_NPROC 1, set by prlimit after
+    // the switch to that user): no worker thread and no s6 program can be
+    // started. `--all` does the work on its own thread and reports each
+    // gateway's failure; it never panics.
+    let profiles = names(3);
+    let s6 = fixture(&profiles);
+    let limited = |args: &[&str]| {
+        let inner = s6.gatewayctl();
+        let mut cmd = std::process::Command::new("prlimit");
+        cmd.args(["--nproc=1", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .args(args);
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        s6::as_nobody(&cmd)
+    };
+    for args in [&["status", "--all"][..], &["stop", "--all"]] {
+        let out = run(&mut limited(args), Duration::from_secs(60));
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        let lines = out.stderr_lines();
+        assert_eq!(lines.len(), profiles.len(), "{args:?}: {out:?}");
+        for line in lines {
+            assert!(
+                line.contains("cannot start s6-")
+                    && line.ends_with("Resource temporarily unavailable (os error 11)"),
+                "{args:?}: {line}"
+            );
+        }
+    }
+    for p in &profiles {
+        assert!(s6.svstat(p).up, "{p} was acted on");
+    }
+}

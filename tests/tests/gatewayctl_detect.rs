@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use hermes_e2e::bins;
-use hermes_e2e::container::{Container, Launch, Setup};
+use hermes_e2e::container::{Basedir, Container, Launch, Pid1, Setup};
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{self, CLEAN_PATH, Gateway, ScanDir};
@@ -80,7 +80,7 @@ fn s6_svscan_as_pid1_without_basedir_is_not_under_s6() {
         &[Gateway::new("coder")],
         Setup {
             launch: Launch::Direct,
-            basedir: false,
+            basedir: Basedir::Missing,
             ..Setup::default()
         },
     );
@@ -88,6 +88,50 @@ fn s6_svscan_as_pid1_without_basedir_is_not_under_s6() {
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stderr, NOT_UNDER_S6, "{out:?}");
     assert!(ct.svstat("coder").up);
+}
+
+/// A container built as `setup` must not be taken for an s6 one: `stop
+/// --all` says so in one line and sends nothing.
+fn assert_not_under_s6(setup: Setup) -> Container {
+    let ct = Container::start_setup(&[Gateway::new("coder")], setup);
+    let before = ct.svstat("coder");
+    assert!(before.up && before.want_up, "{before:?}");
+    let out = ct.gatewayctl(&[], &["stop", "--all"]);
+    assert_eq!(out.code, 1, "{setup:?}: {out:?}");
+    assert_eq!(out.stdout, "", "{setup:?}: {out:?}");
+    assert_eq!(out.stderr, NOT_UNDER_S6, "{setup:?}: {out:?}");
+    let after = ct.svstat("coder");
+    assert!(after.up && after.want_up, "{after:?}");
+    ct
+}
+
+#[test]
+fn pid1_named_almost_s6_svscan_is_not_under_s6() {
+    // `/proc/1/comm` must be exactly `s6-svscan`.
+    for name in ["s6-svscanx", "xs6-svscan"] {
+        assert_not_under_s6(Setup {
+            launch: Launch::Direct,
+            pid1: Pid1::S6SvscanNamed(name),
+            ..Setup::default()
+        });
+    }
+}
+
+#[test]
+fn basedir_that_is_a_plain_file_is_not_under_s6() {
+    let ct = assert_not_under_s6(Setup {
+        launch: Launch::Direct,
+        basedir: Basedir::File,
+        ..Setup::default()
+    });
+    assert!(ct.run_dir().join("s6/basedir").is_file());
+}
+
+#[test]
+fn inside_an_s6_container_an_empty_scandir_variable_means_none() {
+    let ct = Container::start_with(&[Gateway::new("coder")], Launch::Direct);
+    let out = ct.gatewayctl(&[("S6_PROFILE_GATEWAY_SCANDIR", "")], &["list"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "coder\n"), "{out:?}");
 }
 
 #[test]
@@ -99,7 +143,7 @@ fn basedir_and_a_supervised_gateway_with_pid1_not_s6_svscan_is_not_under_s6() {
         &[Gateway::new("coder")],
         Setup {
             launch: Launch::Direct,
-            svscan_pid1: false,
+            pid1: Pid1::Heartbeat,
             ..Setup::default()
         },
     );
@@ -162,19 +206,25 @@ fn scandir_that_is_not_an_s6_scan_directory_is_refused() {
     let s6 = ScanDir::start();
     let plain = s6.root().join("plain");
     std::fs::create_dir(&plain).expect("mkdir");
-    for args in [&["list"][..], &["stop", "--all"], &["status", "coder"]] {
-        let mut cmd = s6::gatewayctl_clean();
-        cmd.arg("--scandir").arg(&plain).args(args);
-        let out = run(&mut cmd, Duration::from_secs(30));
-        assert_eq!(out.code, 1, "{args:?}: {out:?}");
-        assert_eq!(
-            out.stderr,
-            format!(
-                "✗ {} is not an s6 scan directory (no .s6-svscan/)\n",
-                plain.display()
-            ),
-            "{args:?}: {out:?}"
-        );
+    // `.s6-svscan` must be a directory: a plain file of that name is not it.
+    let fake = s6.root().join("fake");
+    std::fs::create_dir(&fake).expect("mkdir");
+    std::fs::write(fake.join(".s6-svscan"), "").expect("write");
+    for dir in [&plain, &fake] {
+        for args in [&["list"][..], &["stop", "--all"], &["status", "coder"]] {
+            let mut cmd = s6::gatewayctl_clean();
+            cmd.arg("--scandir").arg(dir).args(args);
+            let out = run(&mut cmd, Duration::from_secs(30));
+            assert_eq!(out.code, 1, "{args:?}: {out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "✗ {} is not an s6 scan directory (no .s6-svscan/)\n",
+                    dir.display()
+                ),
+                "{args:?}: {out:?}"
+            );
+        }
     }
 }
 

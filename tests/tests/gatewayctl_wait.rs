@@ -241,3 +241,25 @@ fn gateway_that_never_stops_within_the_timeout_fails_to_restart() {
         "the old gateway is still the one up"
     );
 }
+
+#[test]
+fn wait_defaults_to_10_s_and_a_timeout_is_sent_in_whole_milliseconds() {
+    // `-w` alone waits 10 s (DESIGN); `-T` goes to s6 in milliseconds, and
+    // never as 0 (s6 reads `-T 0` as no limit at all).
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let bindir = recording_s6_bindir(&s6);
+    let ctl = |args: &[&str]| {
+        let mut cmd = s6.gatewayctl();
+        cmd.env("HERMES_S6_BINDIR", &bindir).args(args);
+        run(&mut cmd, Duration::from_secs(60))
+    };
+    let out = ctl(&["stop", "-w", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // 0.4 ms: s6 may give up at once; only what it was asked matters here.
+    ctl(&["start", "-T", "0.0004", "coder"]);
+    let dir = s6.service_dir("coder").display().to_string();
+    assert_eq!(
+        fs::read_to_string(bindir.join("s6-svc.args")).unwrap_or_default(),
+        format!("-wD -T 10000 -d {dir}\n-wu -T 1 -u {dir}\n")
+    );
+}

@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use hermes_e2e::bins;
-use hermes_e2e::container::{BUILT_IN_HEARTBEAT, BuiltIn, CmdProcess, Container, Launch, Setup};
+use hermes_e2e::container::{
+    BUILT_IN_HEARTBEAT, Basedir, BuiltIn, CmdProcess, Container, Launch, Setup,
+};
 use hermes_e2e::proc;
 use hermes_e2e::program;
 use hermes_e2e::run::{self, Output};
@@ -521,7 +523,7 @@ fn s6_svscan_as_pid1_without_basedir_is_not_under_s6_and_runs_command() {
     let gateways = [Gateway::new("default").down()];
     let setup = Setup {
         launch: Launch::GatewayctlRun,
-        basedir: false,
+        basedir: Basedir::Missing,
         ..Setup::default()
     };
     let ct = Container::start_setup(&gateways, setup);
