@@ -17,7 +17,7 @@ use hermes_e2e::container::{
 use hermes_e2e::proc;
 use hermes_e2e::program;
 use hermes_e2e::run::{self, Output};
-use hermes_e2e::s6::{CLEAN_PATH, Gateway};
+use hermes_e2e::s6::{CLEAN_PATH, Gateway, ScanDir};
 
 /// Generous bound for anything the CMD process should do at once.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -91,6 +91,12 @@ fn assert_left_down(ct: &Container, profile: &str) {
     );
     let state = profile_home(ct, profile).join("gateway_state.json");
     assert!(!state.exists(), "{} written", state.display());
+}
+
+/// The container's HERMES_HOME, for the environment of a run inside: where
+/// [`assert_left_down`] looks for a state file.
+fn home_env(ct: &Container) -> String {
+    ct.home().to_str().expect("UTF-8 home").to_owned()
 }
 
 fn profile_home(ct: &Container, profile: &str) -> PathBuf {
@@ -208,6 +214,31 @@ fn cmd_run_records_the_desired_state_running() {
     let text = fs::read_to_string(ct.home().join("gateway_state.json")).expect("state file");
     let state: serde_json::Value = serde_json::from_str(&text).expect("JSON state file");
     assert_eq!(state["desired_state"], "running", "{text}");
+    assert_eq!(stop_cmd(&mut cmd, libc::SIGTERM), 143);
+}
+
+#[test]
+fn cmd_run_that_cannot_record_the_state_warns_and_still_hands_over() {
+    // A directory where the state file should be: one warning, then the
+    // usual hand-over; the container does not die of it.
+    let ct = container_down(&["default"]);
+    let home = home_env(&ct);
+    let state = ct.home().join("gateway_state.json");
+    fs::create_dir(&state).expect("mkdir");
+    let mut cmd = ct.spawn_cmd(&[("HERMES_HOME", &home)], bins::gatewayctl(), &["run"]);
+    wait_for_heartbeat(&cmd);
+    assert!(ct.wait_svstat("default", "up", |s| s.up).want_up);
+    assert_eq!(
+        cmd.stderr().lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "⚠ could not record the desired state in {}: not a regular file; left it as it was",
+                state.display()
+            ),
+            breadcrumb("default"),
+        ]
+    );
+    assert!(state.is_dir());
     assert_eq!(stop_cmd(&mut cmd, libc::SIGTERM), 143);
 }
 
@@ -492,6 +523,11 @@ fn empty_supervised_child_is_not_the_recursion_guard() {
 /// gatewayctl on the host with a clean environment: PID 1 here is not
 /// s6-svscan, and no scan directory is named.
 fn host_gatewayctl(args: &[&str]) -> Output {
+    host_gatewayctl_with(&[], args)
+}
+
+/// [`host_gatewayctl`] with `env` added to its environment.
+fn host_gatewayctl_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     let pid1 = fs::read_to_string("/proc/1/comm").unwrap_or_default();
     assert!(
         pid1.trim_end() != "s6-svscan" || !Path::new("/run/s6/basedir").is_dir(),
@@ -501,6 +537,7 @@ fn host_gatewayctl(args: &[&str]) -> Output {
         Command::new(bins::gatewayctl())
             .env_clear()
             .env("PATH", CLEAN_PATH)
+            .envs(env.iter().copied())
             .args(args),
         LIMIT,
     )
@@ -519,6 +556,61 @@ fn not_under_s6_runs_command_in_the_foreground() {
 }
 
 #[test]
+fn not_under_s6_command_keeps_the_environment_and_a_bad_profile_in_hermes_home() {
+    // Outside s6 the profile plays no part: a HERMES_HOME naming an invalid
+    // one does not stop COMMAND, which gets the caller's environment.
+    let out = host_gatewayctl_with(
+        &[("HERMES_HOME", "/srv/x/profiles/Bad"), ("FOO", "bar")],
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$HERMES_HOME|$FOO|$PATH\"; exit 9",
+        ],
+    );
+    assert_eq!(out.code, 9, "{out:?}");
+    assert_eq!(
+        out.stdout_lines(),
+        [format!("/srv/x/profiles/Bad|bar|{CLEAN_PATH}")],
+        "{out:?}"
+    );
+    assert_eq!(out.stderr, "", "{out:?}");
+}
+
+#[test]
+fn supervised_child_and_opt_out_with_an_unsupervised_gateway_run_command() {
+    // The supervised child never reads its profile (even an invalid one from
+    // HERMES_HOME); an opt-out is refused only while the gateway is up, so a
+    // registered service that nothing supervises does not stop it.
+    let s6 = ScanDir::start();
+    s6.install(&[Gateway::new("default")]);
+    let scandir = s6.scandir().to_str().expect("UTF-8 path").to_owned();
+    let bad_home = format!("{}/profiles/Bad", s6.root().display());
+    let good_home = s6.home().to_str().expect("UTF-8 path").to_owned();
+    for (env, extra) in [
+        (
+            vec![
+                ("HERMES_S6_SUPERVISED_CHILD", "1"),
+                ("HERMES_HOME", bad_home.as_str()),
+            ],
+            None,
+        ),
+        (
+            vec![("HERMES_HOME", good_home.as_str())],
+            Some("--no-supervise"),
+        ),
+    ] {
+        let mut args = vec!["--scandir", scandir.as_str(), "run"];
+        args.extend(extra);
+        args.extend(["--", "sh", "-c", "exit 7"]);
+        let out = host_gatewayctl_with(&env, &args);
+        assert_eq!((out.code, out.stderr.as_str()), (7, ""), "{env:?}: {out:?}");
+    }
+    assert_eq!(s6.desired_state("default"), None);
+}
+
+#[test]
 fn s6_svscan_as_pid1_without_basedir_is_not_under_s6_and_runs_command() {
     let gateways = [Gateway::new("default").down()];
     let setup = Setup {
@@ -528,7 +620,8 @@ fn s6_svscan_as_pid1_without_basedir_is_not_under_s6_and_runs_command() {
     };
     let ct = Container::start_setup(&gateways, setup);
     let (marker, command) = marker_command(&ct, 3);
-    let out = ct.gatewayctl(&[], &run_args(&[], &command));
+    let home = home_env(&ct);
+    let out = ct.gatewayctl(&[("HERMES_HOME", &home)], &run_args(&[], &command));
     assert_ran_in_foreground(&out, &marker, 3);
     assert_left_down(&ct, "default");
 }
@@ -554,14 +647,19 @@ fn missing_command_when_not_under_s6_is_a_usage_error() {
 #[test]
 fn missing_command_when_opted_out_under_s6_is_a_usage_error() {
     let ct = container_down(&["default"]);
-    assert_usage_error(&ct.gatewayctl(&[], &["run", "--no-supervise"]));
+    let home = home_env(&ct);
+    assert_usage_error(&ct.gatewayctl(&[("HERMES_HOME", &home)], &["run", "--no-supervise"]));
     assert_left_down(&ct, "default");
 }
 
 #[test]
 fn missing_command_for_the_supervised_child_is_a_usage_error() {
     let ct = container_down(&["default"]);
-    let out = ct.gatewayctl(&[("HERMES_S6_SUPERVISED_CHILD", "1")], &["run"]);
+    let home = home_env(&ct);
+    let out = ct.gatewayctl(
+        &[("HERMES_S6_SUPERVISED_CHILD", "1"), ("HERMES_HOME", &home)],
+        &["run"],
+    );
     assert_usage_error(&out);
     assert_left_down(&ct, "default");
 }
@@ -600,6 +698,18 @@ fn non_executable_command_exits_126_with_one_line() {
         )],
         "{out:?}"
     );
+    // Executable by mode but no program (musl's execvp does not hand it to
+    // sh): 126 as well.
+    let junk = dir.path().join("gateway.bin");
+    program::write(&junk, b"\x7fELF junk\n", 0o755);
+    let out = host_gatewayctl(&["run", "--", junk.to_str().expect("utf-8 path")]);
+    assert_eq!(out.code, 126, "{out:?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    assert!(
+        lines[0].starts_with(&format!("✗ cannot run '{}': ", junk.display())),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -625,7 +735,8 @@ fn unknown_profile_is_refused_and_execs_nothing() {
     let mut args = vec!["-p", "typo"];
     args.extend(run_args(&[], &command));
     // A heartbeat exec'd here would never exit: the bounded run would panic.
-    let out = ct.gatewayctl(&[], &args);
+    let home = home_env(&ct);
+    let out = ct.gatewayctl(&[("HERMES_HOME", &home)], &args);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stderr_lines(), [no_such_gateway("typo")], "{out:?}");
     assert_eq!(out.stdout, "", "{out:?}");
