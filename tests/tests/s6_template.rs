@@ -58,20 +58,21 @@ fn replace_line(text: &str, line: &str, with: &str) -> String {
 
 /// A gateway installed from the template, whose command records each start
 /// (the value of HERMES_S6_SUPERVISED_CHILD and the profile it was given)
-/// in a marker file, then exits with `code`.
+/// in a marker file, then ends with the shell line `ending` (`exit 78`,
+/// `kill -KILL $$`).
 struct TemplateGateway {
     profile: String,
     marker: PathBuf,
 }
 
 impl TemplateGateway {
-    fn install(fixture: &ScanDir, profile: &str, code: u8) -> TemplateGateway {
+    fn install(fixture: &ScanDir, profile: &str, ending: &str) -> TemplateGateway {
         let marker = fixture.root().join(format!("{profile}.starts"));
         let gateway = fixture.root().join(format!("{profile}-gateway"));
         s6::write_script(
             &gateway,
             &format!(
-                "#!/bin/sh\necho \"$HERMES_S6_SUPERVISED_CHILD $1\" >> {}\nexit {code}\n",
+                "#!/bin/sh\necho \"$HERMES_S6_SUPERVISED_CHILD $1\" >> {}\n{ending}\n",
                 s6::shell_quote(&marker.to_string_lossy())
             ),
         );
@@ -120,7 +121,7 @@ impl TemplateGateway {
 /// that exit code, after its first start.
 fn run_until_first_exit(code: u8) -> (ScanDir, TemplateGateway, SvStat) {
     let fixture = ScanDir::start();
-    let gateway = TemplateGateway::install(&fixture, "coder", code);
+    let gateway = TemplateGateway::install(&fixture, "coder", &format!("exit {code}"));
     let stat = fixture.wait_svstat(&gateway.profile, "down after its first run", |s| {
         !s.up && s.exit_code == Some(i32::from(code))
     });
@@ -156,6 +157,24 @@ fn gateway_exiting_0_is_left_down() {
 #[test]
 fn gateway_exiting_1_is_restarted() {
     let (fixture, gateway, _) = run_until_first_exit(1);
+    assert_restarted(&fixture, &gateway);
+}
+
+#[test]
+fn gateway_killed_by_a_signal_is_restarted() {
+    // A crash by signal (256 and the signal for finish) is not a choice to
+    // stop: s6 brings it back.
+    let fixture = ScanDir::start();
+    let gateway = TemplateGateway::install(&fixture, "coder", "kill -KILL $$");
+    fixture.wait_svstat(&gateway.profile, "down after its first run", |s| {
+        !s.up && s.signal.as_deref() == Some("SIGKILL")
+    });
+    assert_restarted(&fixture, &gateway);
+}
+
+/// Waits for a second start of `gateway`, still wanted up, each start
+/// through the supervised-child path.
+fn assert_restarted(fixture: &ScanDir, gateway: &TemplateGateway) {
     proc::wait_until(
         Duration::from_secs(20),
         "a second start of gateway-coder",
@@ -243,6 +262,21 @@ fn which(name: &str) -> PathBuf {
 /// and `hermes` by their bare names.
 #[test]
 fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallback() {
+    unmodified_template_runs(false);
+}
+
+#[test]
+fn unmodified_template_puts_the_caller_s_path_first() {
+    unmodified_template_runs(true);
+}
+
+/// Runs the shipped template, unmodified, under s6-svscan in a private
+/// mount namespace, with gatewayctl, the heartbeat and a `hermes` stand-in
+/// found either in `/usr/local/bin` (a tmpfs) with an empty PATH, or
+/// (`on_callers_path`) only in a directory that s6-svscan's PATH names,
+/// with `/usr/local/bin` an empty tmpfs. Checks that the gateway is started
+/// once through the supervised-child path with the PATH the template makes.
+fn unmodified_template_runs(on_callers_path: bool) {
     let tmp = tempfile::Builder::new()
         .prefix("hermes-s6-template-")
         .tempdir()
@@ -273,12 +307,24 @@ fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallbac
     let host_bin_before = host_bin();
 
     let setup = tmp.path().join("setup");
+    let fallback = "/usr/local/bin:/command:/usr/bin:/bin";
+    let (install, caller_path, expected_path) = if on_callers_path {
+        let bin = bin.to_str().expect("UTF-8 path");
+        (String::new(), bin.to_owned(), format!("{bin}:{fallback}"))
+    } else {
+        let quoted = s6::shell_quote(&bin.to_string_lossy());
+        (
+            format!("cp {quoted}/* /usr/local/bin/\n"),
+            String::new(),
+            fallback.to_owned(),
+        )
+    };
     s6::write_script(
         &setup,
         &format!(
-            "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /usr/local/bin\ncp {bin}/* /usr/local/bin/\n\
-             cd {scandir}\nexec /usr/bin/env -i PATH= {svscan} -t0 .\n",
-            bin = s6::shell_quote(&bin.to_string_lossy()),
+            "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /usr/local/bin\n{install}\
+             cd {scandir}\nexec /usr/bin/env -i PATH={path} {svscan} -t0 .\n",
+            path = s6::shell_quote(&caller_path),
             scandir = s6::shell_quote(&scandir.to_string_lossy()),
             svscan = s6::shell_quote(&which("s6-svscan").to_string_lossy()),
         ),
@@ -312,17 +358,18 @@ fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallbac
         "s6 supervises another process than the dummy gateway; log:\n{log}"
     );
     // Started once, through gatewayctl's supervised-child path, with the
-    // template's fallback PATH alone, and the template's command line.
+    // caller's PATH (if any) then the template's fallback, and the
+    // template's command line.
     let starts = fs::read_to_string(&marker).unwrap_or_default();
     assert_eq!(
-        starts, "1|/usr/local/bin:/command:/usr/bin:/bin|-p coder gateway run\n",
+        starts,
+        format!("1|{expected_path}|-p coder gateway run\n"),
         "log:\n{log}"
     );
     assert!(
-        fs::read_to_string(format!("/proc/{host_pid}/environ")).is_ok_and(|e| e
-            .split('\0')
-            .any(|v| v == "PATH=/usr/local/bin:/command:/usr/bin:/bin")),
-        "the gateway's exported PATH is not the template's fallback"
+        fs::read_to_string(format!("/proc/{host_pid}/environ"))
+            .is_ok_and(|e| e.split('\0').any(|v| v == format!("PATH={expected_path}"))),
+        "the gateway's exported PATH is not {expected_path}"
     );
     drop(ns);
     assert_eq!(
