@@ -689,6 +689,10 @@ fn usage_errors_exit_2_with_exactly_one_line() {
         &["--quiet=yes"],
         &["extra"],
         &["-s", "--", "more"],
+        &["--help=x"],
+        &["--version=1"],
+        &["--ready-fd=", "1"],
+        &["-r", "3x"],
     ] {
         let out = run(Command::new(bins::heartbeat()).args(args), LIMIT);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
@@ -718,10 +722,24 @@ fn version_flag_prints_name_and_version() {
 
 #[test]
 fn help_flag_prints_the_usage_and_exits_0() {
-    let out = run(Command::new(bins::heartbeat()).arg("--help"), LIMIT);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.starts_with("usage: hermes-heartbeat"), "{out:?}");
-    assert!(out.stderr.is_empty(), "{out:?}");
+    for flag in ["--help", "-h"] {
+        let out = run(Command::new(bins::heartbeat()).arg(flag), LIMIT);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stdout.starts_with("usage: hermes-heartbeat"), "{out:?}");
+        // Every option explained, and the exit codes.
+        for option in [
+            "-s, --subreaper",
+            "-q, --quiet",
+            "-z, --exit-zero",
+            "-r, --ready-fd N",
+            "-h, --help",
+            "-V, --version",
+            "Exit codes:",
+        ] {
+            assert!(out.stdout.contains(option), "{option}: {out:?}");
+        }
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
 }
 
 /// Starts with stderr captured, sends TERM, returns (exit code, stderr).
