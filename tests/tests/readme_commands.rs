@@ -13,7 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use hermes_e2e::run::{Output, run};
-use hermes_e2e::{bins, proc};
+use hermes_e2e::{bins, proc, program};
 
 /// The demo takes about 10 s on 2 cores (a 2 s idle check among its steps).
 const DEMO_LIMIT: Duration = Duration::from_secs(120);
@@ -198,8 +198,16 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
         // The CMD became the heartbeat, by absolute path, with no PATH.
         format!("The CMD's /proc/PID/exe is now: {}", heartbeat.display()),
         "its environment holds 0 variables".to_owned(),
+        // status --all before the CMD ran, after, and after stop --all.
+        "| default  down (exit 0)".to_owned(),
+        "| coder  up (pid ".to_owned(),
+        "| default  up (pid ".to_owned(),
+        "| writer  up (pid ".to_owned(),
         "| ✓ Restarted gateway-coder under s6".to_owned(),
         "| ✓ Stopped 3 profile gateway(s) under s6".to_owned(),
+        "| coder  down (exit 143)".to_owned(),
+        "| default  down (exit 143)".to_owned(),
+        "| writer  down (exit 143)".to_owned(),
         "\"desired_state\": \"stopped\"".to_owned(),
         "The CMD said: hermes-heartbeat: SIGTERM, exiting 143".to_owned(),
         "exit code 143, ".to_owned(),
@@ -233,6 +241,37 @@ fn rootfs_holds_exactly_the_static_heartbeat() {
         SCRIPT_LIMIT,
     );
     assert_eq!(out.code, 0, "{out:?}");
+    assert_holds_exactly_the_heartbeat(&root);
+}
+
+#[test]
+fn rootfs_at_the_default_path_is_rebuilt_from_scratch() {
+    // The script in a copy of the repository's layout, so its default
+    // (<repo>/target/rootfs) is a temp dir holding a stale file.
+    let repo = tempfile::Builder::new()
+        .prefix("hermes-rootfs-repo-")
+        .tempdir()
+        .expect("tempdir");
+    let script = repo.path().join("docker/build-rootfs");
+    fs::create_dir_all(script.parent().expect("parent")).expect("mkdir");
+    program::copy(&repo_file("docker/build-rootfs"), &script);
+    let root = repo.path().join("target/rootfs");
+    fs::create_dir_all(root.join("etc")).expect("mkdir");
+    fs::write(root.join("etc/stale"), "left from an earlier run").expect("write");
+    let out = run(
+        Command::new(&script)
+            .env("HERMES_BIN_DIR", bins::bin_dir())
+            .env_remove("ROOTFS"),
+        SCRIPT_LIMIT,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_holds_exactly_the_heartbeat(&root);
+}
+
+/// `root` holds the static heartbeat at /usr/local/bin, mode 0755, and no
+/// other file.
+fn assert_holds_exactly_the_heartbeat(root: &Path) {
+    let root = root.to_path_buf();
     let mut files = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(d) = dirs.pop() {
