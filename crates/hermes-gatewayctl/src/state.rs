@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -133,11 +134,15 @@ fn unix_seconds() -> u64 {
 fn replace(path: &Path, value: &Value) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    let (temp, mut file) = create_temp(path)?;
+    // The old file's mode from the start (never wider while the temp file is
+    // open to others), then exactly, past the umask.
+    let old = fs::metadata(path).ok().map(|m| m.permissions());
+    let mode = old.as_ref().map_or(0o666, |p| p.mode() & 0o777);
+    let (temp, mut file) = create_temp(path, mode)?;
     let result = (|| {
         file.write_all(&bytes)?;
-        if let Ok(meta) = fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
+        if let Some(old) = old {
+            file.set_permissions(old)?;
         }
         // No fsync: the rename already gives readers the old file or the new
         // one, and ext4/xfs flush a file renamed over another before the
@@ -155,7 +160,7 @@ fn replace(path: &Path, value: &Value) -> io::Result<()> {
 /// by others, and whatever already sits at a predictable temp name (a stale
 /// temp, or a symlink planted to make root truncate another file) is left
 /// alone while the next name is tried.
-fn create_temp(path: &Path) -> io::Result<(PathBuf, fs::File)> {
+fn create_temp(path: &Path, mode: u32) -> io::Result<(PathBuf, fs::File)> {
     const ATTEMPTS: u32 = 8;
     let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
     for attempt in 0..ATTEMPTS {
@@ -163,6 +168,7 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, fs::File)> {
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&temp)
         {
             Ok(file) => return Ok((temp, file)),
