@@ -235,9 +235,19 @@ pub fn close_stdio() -> std::io::Result<()> {
 /// Sets the soft and hard limit of `resource` to `value`. Async-signal-safe:
 /// meant for a `pre_exec` closure, so the program starts under that limit.
 pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    set_rlimits(resource, value, value)
+}
+
+/// Sets the `soft` and `hard` limit of `resource`; async-signal-safe, like
+/// [`set_rlimit`].
+pub fn set_rlimits(
+    resource: libc::__rlimit_resource_t,
+    soft: u64,
+    hard: u64,
+) -> std::io::Result<()> {
     let limit = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: value,
+        rlim_cur: soft,
+        rlim_max: hard,
     };
     // SAFETY: `limit` is a valid rlimit that lives across the call.
     if unsafe { libc::setrlimit(resource, &limit) } != 0 {

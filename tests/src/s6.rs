@@ -653,14 +653,30 @@ pub fn gatewayctl_clean() -> Command {
 }
 
 /// The same command run as uid and gid 65534 with no supplementary groups
-/// (`setpriv --reuid=65534 --regid=65534 --clear-groups`): its program,
-/// arguments and the environment variables set on it (the environment is
-/// otherwise empty, as with [`gatewayctl_clean`]).
+/// (`setpriv --reuid=65534 --regid=65534 --clear-groups`); see [`wrapped`].
 pub fn as_nobody(cmd: &Command) -> Command {
-    let mut wrapped = Command::new("setpriv");
+    wrapped(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+        cmd,
+    )
+}
+
+/// `cmd` run through the program and options `wrapper` (which ends in
+/// `--`): its program, arguments, working directory and the environment
+/// variables set on it (the environment is otherwise empty, as with
+/// [`gatewayctl_clean`]).
+pub fn wrapped(wrapper: &[&str], cmd: &Command) -> Command {
+    let (program, options) = wrapper.split_first().expect("a wrapper program");
+    let mut wrapped = Command::new(program);
     wrapped
         .env_clear()
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(options)
         .arg(cmd.get_program())
         .args(cmd.get_args());
     for (key, value) in cmd.get_envs() {

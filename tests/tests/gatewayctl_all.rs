@@ -296,18 +296,8 @@ fn with_no_thread_or_process_left_to_start_each_gateway_fails_in_one_line() {
     let profiles = names(3);
     let s6 = fixture(&profiles);
     let limited = |args: &[&str]| {
-        let inner = s6.gatewayctl();
-        let mut cmd = std::process::Command::new("prlimit");
-        cmd.args(["--nproc=1", "--"])
-            .arg(inner.get_program())
-            .args(inner.get_args())
-            .args(args);
-        for (key, value) in inner.get_envs() {
-            if let Some(value) = value {
-                cmd.env(key, value);
-            }
-        }
-        s6::as_nobody(&cmd)
+        let limited = s6::wrapped(&["prlimit", "--nproc=1", "--"], s6.gatewayctl().args(args));
+        s6::as_nobody(&limited)
     };
     for args in [&["status", "--all"][..], &["stop", "--all"]] {
         let out = run(&mut limited(args), Duration::from_secs(60));

@@ -298,6 +298,18 @@ fn registered_gateway_without_a_supervisor_reports_supervisor_not_listening() {
     assert_eq!(s6.desired_state("ghost"), None);
 }
 
+/// `args` with HERMES_S6_BINDIR=`bindir`, which lacks `program`: exit 1 and
+/// the one line saying where it looked.
+fn assert_program_not_found(s6: &ScanDir, bindir: &PathBuf, args: &[&str], program: &str) {
+    let out = ctl_with_bindir(s6, bindir, args);
+    assert_one_error_line(&out, 1, &format!("{args:?}"));
+    assert_eq!(
+        out.stderr,
+        format!("✗ {program} not found (looked in {})\n", bindir.display()),
+        "{args:?}"
+    );
+}
+
 #[test]
 fn s6_bindir_without_s6_programs_says_where_it_looked() {
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
@@ -312,13 +324,7 @@ fn s6_bindir_without_s6_programs_says_where_it_looked() {
         (&["stop", "--all"], "s6-svc"),
         (&["status", "coder"], "s6-svstat"),
     ] {
-        let out = ctl_with_bindir(&s6, &empty, args);
-        assert_one_error_line(&out, 1, &format!("{args:?}"));
-        assert_eq!(
-            out.stderr,
-            format!("✗ {program} not found (looked in {})\n", empty.display()),
-            "{args:?}"
-        );
+        assert_program_not_found(&s6, &empty, args, program);
     }
     let st = s6.svstat("coder");
     assert!(st.up && st.want_up, "{st:?}");
@@ -339,13 +345,7 @@ fn s6_bindir_without_s6_svstat_says_so_once_for_status_and_restart() {
         &["restart", "coder"],
         &["restart", "--all"],
     ] {
-        let out = ctl_with_bindir(&s6, &dir, args);
-        assert_one_error_line(&out, 1, &format!("{args:?}"));
-        assert_eq!(
-            out.stderr,
-            format!("✗ s6-svstat not found (looked in {})\n", dir.display()),
-            "{args:?}"
-        );
+        assert_program_not_found(&s6, &dir, args, "s6-svstat");
     }
     assert_eq!(calls(&log), "", "an s6 program ran");
     assert_eq!(s6.desired_state("coder"), None);

@@ -76,18 +76,11 @@ fn inside_an_s6_container_with_path_set_to_an_empty_dir_stop_works() {
 
 #[test]
 fn s6_svscan_as_pid1_without_basedir_is_not_under_s6() {
-    let ct = Container::start_setup(
-        &[Gateway::new("coder")],
-        Setup {
-            launch: Launch::Direct,
-            basedir: Basedir::Missing,
-            ..Setup::default()
-        },
-    );
-    let out = ct.gatewayctl(&[], &["stop", "--all"]);
-    assert_eq!(out.code, 1, "{out:?}");
-    assert_eq!(out.stderr, NOT_UNDER_S6, "{out:?}");
-    assert!(ct.svstat("coder").up);
+    assert_not_under_s6(Setup {
+        launch: Launch::Direct,
+        basedir: Basedir::Missing,
+        ..Setup::default()
+    });
 }
 
 /// A container built as `setup` must not be taken for an s6 one: `stop
@@ -100,8 +93,10 @@ fn assert_not_under_s6(setup: Setup) -> Container {
     assert_eq!(out.code, 1, "{setup:?}: {out:?}");
     assert_eq!(out.stdout, "", "{setup:?}: {out:?}");
     assert_eq!(out.stderr, NOT_UNDER_S6, "{setup:?}: {out:?}");
+    // Nothing was sent to s6: the same gateway is still up and wanted up.
     let after = ct.svstat("coder");
     assert!(after.up && after.want_up, "{after:?}");
+    assert_eq!(after.pid, before.pid, "{after:?}");
     ct
 }
 
@@ -139,28 +134,15 @@ fn basedir_and_a_supervised_gateway_with_pid1_not_s6_svscan_is_not_under_s6() {
     // Everything of an s6-overlay container (/run/s6/basedir, s6-svscan on
     // /run/service supervising gateway-coder) but PID 1: the heartbeat,
     // with s6-svscan as its child.
-    let ct = Container::start_setup(
-        &[Gateway::new("coder")],
-        Setup {
-            launch: Launch::Direct,
-            pid1: Pid1::Heartbeat,
-            ..Setup::default()
-        },
-    );
+    let ct = assert_not_under_s6(Setup {
+        launch: Launch::Direct,
+        pid1: Pid1::Heartbeat,
+        ..Setup::default()
+    });
     let out = ct.exec(&[], "/bin/cat", &["/proc/1/comm"]);
     assert_eq!(out.stdout, "hermes-heartbea\n", "{out:?}");
     assert!(ct.run_dir().join("s6/basedir").is_dir());
     assert!(ct.is_supervised("coder"));
-    let before = ct.svstat("coder");
-    assert!(before.up && before.want_up, "{before:?}");
-    let out = ct.gatewayctl(&[], &["stop", "--all"]);
-    assert_eq!(out.code, 1, "{out:?}");
-    assert_eq!(out.stdout, "", "{out:?}");
-    assert_eq!(out.stderr, NOT_UNDER_S6, "{out:?}");
-    // Nothing was sent to s6: the same gateway is still up and wanted up.
-    let after = ct.svstat("coder");
-    assert!(after.up && after.want_up, "{after:?}");
-    assert_eq!(after.pid, before.pid, "{after:?}");
 }
 
 /// A PID and mount namespace whose PID 1 is the heartbeat: plainly not s6.

@@ -421,18 +421,10 @@ fn all_raises_the_soft_file_limit_to_the_hard_one_for_itself_and_s6() {
     let bench = Bench::new("ulimit -n >> \"$PIDS.nofile\"\nexit 0", STATUS_UP);
     let mut cmd = bench.gatewayctl();
     cmd.args(["stop", "--all"]);
-    // SAFETY: setrlimit is async-signal-safe; runs in the child.
+    // SAFETY: set_rlimits only calls setrlimit, which is async-signal-safe;
+    // runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 4096,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(|| proc::set_rlimits(libc::RLIMIT_NOFILE, 64, 4096));
     }
     let out = run(&mut cmd, Duration::from_secs(CTL_LIMIT_SECS));
     assert_eq!(out.code, 0, "{out:?}");

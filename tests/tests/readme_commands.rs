@@ -234,13 +234,7 @@ fn rootfs_holds_exactly_the_static_heartbeat() {
         .tempdir()
         .expect("tempdir");
     let root = dir.path().join("root");
-    let out = run(
-        Command::new(repo_file("docker/build-rootfs"))
-            .env("HERMES_BIN_DIR", bins::bin_dir())
-            .env("ROOTFS", &root),
-        SCRIPT_LIMIT,
-    );
-    assert_eq!(out.code, 0, "{out:?}");
+    build_rootfs(&repo_file("docker/build-rootfs"), Some(&root));
     assert_holds_exactly_the_heartbeat(&root);
 }
 
@@ -258,14 +252,21 @@ fn rootfs_at_the_default_path_is_rebuilt_from_scratch() {
     let root = repo.path().join("target/rootfs");
     fs::create_dir_all(root.join("etc")).expect("mkdir");
     fs::write(root.join("etc/stale"), "left from an earlier run").expect("write");
-    let out = run(
-        Command::new(&script)
-            .env("HERMES_BIN_DIR", bins::bin_dir())
-            .env_remove("ROOTFS"),
-        SCRIPT_LIMIT,
-    );
-    assert_eq!(out.code, 0, "{out:?}");
+    build_rootfs(&script, None);
     assert_holds_exactly_the_heartbeat(&root);
+}
+
+/// Runs the build-rootfs `script` on the static binaries, with ROOTFS=`rootfs`
+/// (unset for `None`: the script's default path), and expects success.
+fn build_rootfs(script: &Path, rootfs: Option<&Path>) {
+    let mut cmd = Command::new(script);
+    cmd.env("HERMES_BIN_DIR", bins::bin_dir())
+        .env_remove("ROOTFS");
+    if let Some(rootfs) = rootfs {
+        cmd.env("ROOTFS", rootfs);
+    }
+    let out = run(&mut cmd, SCRIPT_LIMIT);
+    assert_eq!(out.code, 0, "{out:?}");
 }
 
 /// `root` holds the static heartbeat at /usr/local/bin, mode 0755, and no

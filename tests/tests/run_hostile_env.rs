@@ -79,24 +79,13 @@ impl Setup {
     /// where nothing is at the build-time heartbeat path; stderr goes to a
     /// file.
     fn run(&self, program: &Path, path: Option<&str>, env: &[(&str, OsString)]) -> Running {
-        self.run_in(program, path, env, false)
-    }
-
-    /// [`Setup::run`], with an empty tmpfs over /proc in that namespace when
-    /// `hide_proc`: `/proc/self/exe` cannot be read there.
-    fn run_in(
-        &self,
-        program: &Path,
-        path: Option<&str>,
-        env: &[(&str, OsString)],
-        hide_proc: bool,
-    ) -> Running {
-        let (mut cmd, stderr) = self.command(program, path, env, hide_proc);
+        let (mut cmd, stderr) = self.command(program, path, env, false);
         Running::start(&mut cmd, stderr)
     }
 
-    /// The command [`Setup::run_in`] starts, for a test to adjust, and the
-    /// file its stderr goes to.
+    /// The command [`Setup::run`] starts, for a test to adjust, and the file
+    /// its stderr goes to; with an empty tmpfs over /proc in its namespace
+    /// when `hide_proc` (`/proc/self/exe` cannot be read there).
     fn command(
         &self,
         program: &Path,
@@ -555,7 +544,8 @@ fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
     let heartbeat = dir.join("hermes-heartbeat");
     program::copy(&bins::gatewayctl(), &copy);
     program::copy(&bins::heartbeat(), &heartbeat);
-    let running = setup.run_in(&copy, None, &[], true);
+    let (mut cmd, stderr) = setup.command(&copy, None, &[], true);
+    let running = Running::start(&mut cmd, stderr);
     proc::wait_until(LIMIT, "the exec of the heartbeat beside argv[0]", || {
         running.exe().as_deref() == Some(heartbeat.as_path())
     });
