@@ -339,7 +339,7 @@ fn working_directory_is_root_whatever_it_was_started_in() {
 /// How the descriptors test starts the heartbeat.
 #[derive(Clone, Copy, Default)]
 struct Inherited {
-    /// `close_range` fails with this errno (see [`refuse_close_range`]).
+    /// `close_range` fails with this errno (see [`refuse_syscall`]).
     refused: Option<i32>,
     /// The soft and hard `RLIMIT_NOFILE`, set after the extra descriptors
     /// were opened (so some lie above it).
@@ -361,7 +361,7 @@ fn assert_inherited_descriptors_closed(how: Inherited) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: dup_onto, refuse_close_range and set_rlimit only make
+    // SAFETY: dup_onto, refuse_syscall and set_rlimit only make
     // async-signal-safe system calls; runs in the child.
     unsafe {
         cmd.pre_exec(move || {
@@ -372,7 +372,7 @@ fn assert_inherited_descriptors_closed(how: Inherited) {
                 proc::set_rlimit(libc::RLIMIT_NOFILE, limit)?;
             }
             how.refused
-                .map_or(Ok(()), |errno| refuse_close_range(errno as u32))
+                .map_or(Ok(()), |errno| refuse_syscall(SYS_CLOSE_RANGE, errno))
         });
     }
     let hb = start(&mut cmd);
@@ -396,12 +396,17 @@ fn inherited_descriptors_above_2_are_closed_at_start() {
     assert_inherited_descriptors_closed(Inherited::default());
 }
 
-/// In a pre_exec hook: a seccomp filter under which `close_range` fails
-/// with `errno` (as on kernels before 5.9, ENOSYS, or under a container
-/// engine's profile that predates it, EPERM); every other call is allowed.
-fn refuse_close_range(errno: u32) -> std::io::Result<()> {
+/// x86-64 system call numbers of the calls [`refuse_syscall`] refuses.
+const SYS_CLOSE_RANGE: i64 = libc::SYS_close_range;
+const SYS_CHDIR: i64 = libc::SYS_chdir;
+const SYS_PRCTL: i64 = libc::SYS_prctl;
+
+/// In a pre_exec hook: a seccomp filter under which the system call `nr`
+/// fails with `errno` (`close_range`: as on kernels before 5.9, ENOSYS, or
+/// under a container engine's profile that predates it, EPERM); every other
+/// call is allowed.
+fn refuse_syscall(nr: i64, errno: i32) -> std::io::Result<()> {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    const SYS_CLOSE_RANGE: u32 = 436;
     // seccomp_data: nr at offset 0, arch at offset 4.
     let stmt = |code: u32, k: u32| libc::sock_filter {
         code: code as u16,
@@ -422,8 +427,8 @@ fn refuse_close_range(errno: u32) -> std::io::Result<()> {
         jump(AUDIT_ARCH_X86_64, 1, 0),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
         stmt(load, 0),
-        jump(SYS_CLOSE_RANGE, 0, 1),
-        stmt(ret, libc::SECCOMP_RET_ERRNO | errno),
+        jump(nr as u32, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | errno as u32),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
     ];
     let prog = libc::sock_fprog {
@@ -451,8 +456,31 @@ fn inherited_descriptors_are_closed_even_where_close_range_fails() {
     for errno in [libc::ENOSYS, libc::EPERM] {
         assert_inherited_descriptors_closed(Inherited {
             refused: Some(errno),
-            nofile: None,
+            ..Inherited::default()
         });
+    }
+}
+
+#[test]
+fn a_refused_chdir_or_subreaper_call_at_start_up_is_exit_1_with_one_line() {
+    for (nr, args, doing) in [
+        (SYS_CHDIR, &[][..], "cannot chdir to /"),
+        (SYS_PRCTL, &["-s"], "cannot become a child subreaper"),
+    ] {
+        let mut cmd = Command::new(bins::heartbeat());
+        cmd.args(args);
+        // SAFETY: refuse_syscall only makes async-signal-safe system calls;
+        // runs in the child, after std's own chdir.
+        unsafe {
+            cmd.pre_exec(move || refuse_syscall(nr, libc::EPERM));
+        }
+        let out = run(&mut cmd, LIMIT);
+        assert_eq!(out.code, 1, "{doing}: {out:?}");
+        assert!(out.stdout.is_empty(), "{doing}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("hermes-heartbeat: {doing} (errno {})\n", libc::EPERM),
+        );
     }
 }
 
@@ -553,14 +581,21 @@ fn ready_newline_comes_only_once_signals_are_blocked() {
 
 #[test]
 fn unopened_ready_fd_is_a_start_up_failure_exit_1_with_one_line() {
-    for args in [&["-r", "9"][..], &["--ready-fd=9"]] {
+    // Any number up to i32::MAX is a descriptor, even one above every
+    // file limit: not a usage error, but one that cannot be written to.
+    for (args, fd) in [
+        (&["-r", "9"][..], 9),
+        (&["--ready-fd=9"], 9),
+        (&["-r", "70000"], 70000),
+        (&["--ready-fd=2147483647"], i32::MAX),
+    ] {
         let mut cmd = Command::new(bins::heartbeat());
         cmd.args(args);
-        // SAFETY: fcntl is async-signal-safe; runs in the child. Marking fd 9
-        // close-on-exec (if open at all) guarantees the heartbeat lacks it.
+        // SAFETY: fcntl is async-signal-safe; runs in the child. Marking the
+        // fd close-on-exec (if open at all) guarantees the heartbeat lacks it.
         unsafe {
-            cmd.pre_exec(|| {
-                libc::fcntl(9, libc::F_SETFD, libc::FD_CLOEXEC);
+            cmd.pre_exec(move || {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 Ok(())
             });
         }
@@ -659,22 +694,33 @@ fn fault_signals_are_not_blocked_and_kill_it_with_no_exit_line() {
     // By design: a real fault must kill it, not loop on the faulting
     // instruction, so even a fault signal sent with kill() keeps its default
     // action. No core file: RLIMIT_CORE is 0 (its working directory is /).
+    // Also when the parent had blocked them: the heartbeat sets its mask,
+    // it does not add to the inherited one.
     for (signo, name) in FAULTS {
-        let mut cmd = heartbeat(&[]);
-        let stderr = stderr_pipe(&mut cmd);
-        // SAFETY: set_rlimit is async-signal-safe; runs in the child.
-        unsafe {
-            cmd.pre_exec(|| proc::set_rlimit(libc::RLIMIT_CORE, 0));
+        for parent_blocked_all in [false, true] {
+            let mut cmd = heartbeat(&[]);
+            let stderr = stderr_pipe(&mut cmd);
+            // SAFETY: set_rlimit and block_every_signal are
+            // async-signal-safe; runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if parent_blocked_all {
+                        proc::block_every_signal()?;
+                    }
+                    proc::set_rlimit(libc::RLIMIT_CORE, 0)
+                });
+            }
+            let mut hb = start(&mut cmd);
+            drop(cmd);
+            let case = format!("{name}, parent blocked every signal: {parent_blocked_all}");
+            assert_eq!(mask(hb.pid(), "SigBlk") & bit(signo), 0, "{case}: blocked");
+            hb.signal(signo);
+            let status = hb
+                .wait_timeout(LIMIT)
+                .unwrap_or_else(|| panic!("{case}: did not end it within {LIMIT:?}"));
+            assert_eq!(status.signal(), Some(signo), "{case}: {status:?}");
+            assert_eq!(read_to_eof(stderr).as_deref(), Some(&b""[..]), "{case}");
         }
-        let mut hb = start(&mut cmd);
-        drop(cmd);
-        assert_eq!(mask(hb.pid(), "SigBlk") & bit(signo), 0, "{name} blocked");
-        hb.signal(signo);
-        let status = hb
-            .wait_timeout(LIMIT)
-            .unwrap_or_else(|| panic!("{name} did not end it within {LIMIT:?}"));
-        assert_eq!(status.signal(), Some(signo), "{name}: {status:?}");
-        assert_eq!(read_to_eof(stderr).as_deref(), Some(&b""[..]), "{name}");
     }
 }
 
@@ -703,6 +749,26 @@ fn usage_errors_exit_2_with_exactly_one_line() {
             out.stderr.starts_with("hermes-heartbeat: ")
                 && out.stderr.contains("usage: hermes-heartbeat"),
             "{args:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn user_input_in_a_message_shows_control_bytes_as_question_marks_and_is_cut_at_48_bytes() {
+    for (arg, quoted) in [
+        ("--x\x7fy\tz\u{1b}", "'--x?y?z?'".to_string()),
+        (
+            &format!("--{}", "a".repeat(60)),
+            format!("'--{}...'", "a".repeat(46)),
+        ),
+    ] {
+        let out = run(Command::new(bins::heartbeat()).arg(arg), LIMIT);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "hermes-heartbeat: unknown option {quoted}; usage: "
+            )),
+            "{out:?}"
         );
     }
 }
