@@ -249,9 +249,14 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         let victim = dir.path().join("victim");
         fs::write(&victim, "keep me").unwrap_or_else(|e| panic!("{e}"));
-        let planted = temp_path(&path, 0);
+        // The names README documents: `.gateway_state.json.tmp.<pid>.<n>`.
+        let temp = |n: u32| {
+            let name = format!(".{FILE_NAME}.tmp.{}.{n}", std::process::id());
+            dir.path().join(name)
+        };
+        let planted = temp(0);
         std::os::unix::fs::symlink(&victim, &planted).unwrap_or_else(|e| panic!("{e}"));
-        let stale = temp_path(&path, 1);
+        let stale = temp(1);
         fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
 
         assert!(record(dir.path(), Desired::Stopped).is_none());
@@ -259,10 +264,29 @@ mod tests {
         assert_eq!(fs::read_to_string(&victim).ok().as_deref(), Some("keep me"));
         assert!(fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink()));
         assert_eq!(fs::read_to_string(&stale).ok().as_deref(), Some("stale"));
+        assert!(!temp(2).exists(), "the temp used was not renamed");
+    }
+
+    #[test]
+    fn with_every_temp_name_taken_nothing_is_written_and_a_warning_says_so() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        fs::write(&path, r#"{"desired_state": "running"}"#).unwrap_or_else(|e| panic!("{e}"));
+        for n in 0..8 {
+            let name = format!(".{FILE_NAME}.tmp.{}.{n}", std::process::id());
+            fs::write(dir.path().join(name), "taken").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let warning = record(dir.path(), Desired::Stopped).map(|w| w.0);
         assert!(
-            !temp_path(&path, 2).exists(),
-            "the temp used was not renamed"
+            warning.as_deref().is_some_and(|w| w.starts_with(&format!(
+                "could not record the desired state in {}: ",
+                path.display()
+            ))),
+            "{warning:?}"
         );
+        assert_eq!(read(&path)["desired_state"], "running");
+        let count = fs::read_dir(dir.path()).map_or(0, Iterator::count);
+        assert_eq!(count, 9, "a temp file written elsewhere");
     }
 
     #[test]
@@ -283,8 +307,38 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_is_as_readable_as_the_umask_lets_it_be() {
+        use std::os::unix::fs::PermissionsExt;
+        // Read, not set: the umask is the whole test process's.
+        let umask = fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+            })
+            .unwrap_or_else(|| panic!("no Umask in /proc/self/status"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(dir.path(), Desired::Running).is_none());
+        let mode = fs::metadata(dir.path().join(FILE_NAME)).map(|m| m.permissions().mode());
+        assert_eq!(mode.ok().map(|m| m & 0o7777), Some(0o666 & !umask));
+    }
+
+    #[test]
     fn missing_home_is_skipped() {
         assert!(record(Path::new("/nonexistent/home"), Desired::Stopped).is_none());
+    }
+
+    #[test]
+    fn a_home_that_is_not_a_directory_is_skipped_like_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let home = dir.path().join("home");
+        fs::write(&home, "a file").unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(&home, Desired::Stopped).is_none());
+        assert_eq!(fs::read_to_string(&home).ok().as_deref(), Some("a file"));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(names, ["home"]);
     }
 
     /// Records into a state file holding `content`, which is no JSON

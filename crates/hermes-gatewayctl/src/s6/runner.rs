@@ -253,12 +253,40 @@ mod tests {
         }
     }
 
-    /// Never empty: every read returns a full buffer.
-    struct Endless(fs::File);
+    #[test]
+    fn helpers_left_running_after_a_normal_exit_are_killed() {
+        // Not only an overrun: whatever the program left in its group (its
+        // pipes closed, so nothing else would end it) is killed once it exits.
+        let pid = match sh(
+            "sleep 30 >/dev/null 2>&1 </dev/null & echo $!",
+            Duration::from_secs(5),
+        ) {
+            Outcome::Exited { rc: 0, stdout, .. } => stdout.trim().parse::<u32>().ok(),
+            other => panic!("{other:?}"),
+        };
+        let pid = pid.unwrap_or_else(|| panic!("no pid printed"));
+        let gone = || {
+            fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                // The state follows the command name in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone() {
+            assert!(Instant::now() < deadline, "helper {pid} still runs");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Never empty: every read returns a full buffer, counted in `.1`.
+    struct Endless(fs::File, std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
     impl Read for Endless {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             buf.fill(b'y');
+            self.1
+                .fetch_add(buf.len(), std::sync::atomic::Ordering::Relaxed);
             Ok(buf.len())
         }
     }
@@ -269,12 +297,11 @@ mod tests {
         }
     }
 
-    /// What an [`Endless`] pipe keeping 16 bytes has kept once drained up
-    /// to `deadline`. The drain runs on a thread, so that an unbounded one
-    /// fails the test instead of hanging it.
-    fn drained_until(deadline: Instant) -> String {
-        let null = fs::File::open("/dev/null").unwrap_or_else(|e| panic!("{e}"));
-        let mut pipe = Pipe::new(Some(Endless(null)), 16).unwrap_or_else(|e| panic!("{e}"));
+    /// Drains `pipe` (keeping 16 bytes) up to `deadline` and gives what it
+    /// kept. The drain runs on a thread, so that an unbounded one fails the
+    /// test instead of hanging it.
+    fn drained_until<R: Read + AsFd + Send + 'static>(pipe: R, deadline: Instant) -> String {
+        let mut pipe = Pipe::new(Some(pipe), 16).unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             pipe.drain(deadline);
@@ -284,14 +311,47 @@ mod tests {
             .unwrap_or_else(|e| panic!("drain did not return: {e}"))
     }
 
+    /// An [`Endless`] pipe and the count of bytes read from it.
+    fn endless() -> (Endless, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let null = fs::File::open("/dev/null").unwrap_or_else(|e| panic!("{e}"));
+        let read = std::sync::Arc::default();
+        (Endless(null, std::sync::Arc::clone(&read)), read)
+    }
+
     #[test]
-    fn draining_a_pipe_that_never_empties_stops_at_the_budget() {
+    fn draining_a_pipe_that_never_empties_stops_at_the_1_mib_budget() {
         let far = Instant::now() + Duration::from_secs(3600);
-        assert_eq!(drained_until(far), "y".repeat(16));
+        let (pipe, read) = endless();
+        assert_eq!(drained_until(pipe, far), "y".repeat(16));
+        let read = read.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            (1 << 20..(1 << 20) + 8192).contains(&read),
+            "read {read} bytes"
+        );
     }
 
     #[test]
     fn draining_a_pipe_that_never_empties_stops_at_the_deadline() {
-        assert_eq!(drained_until(Instant::now()), "", "read past its deadline");
+        let (pipe, _) = endless();
+        let kept = drained_until(pipe, Instant::now());
+        assert_eq!(kept, "", "read past its deadline");
+    }
+
+    #[test]
+    fn draining_an_empty_pipe_still_held_open_returns_at_once() {
+        // A helper holds the write end and writes nothing: the drain takes
+        // what is there and returns, without spinning until the deadline.
+        let (reader, mut writer) = io::pipe().unwrap_or_else(|e| panic!("{e}"));
+        let _ = io::Write::write_all(&mut writer, b"last words");
+        // Functional, not a benchmark: at once, or at the deadline.
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        assert_eq!(drained_until(reader, deadline), "last words");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "spun until the deadline: {:?}",
+            start.elapsed()
+        );
+        drop(writer);
     }
 }
