@@ -250,6 +250,32 @@ fn unknown_profile_names_the_fix_and_exits_1() {
     }
 }
 
+#[test]
+fn a_plain_file_or_dangling_link_named_like_a_gateway_is_no_such_gateway() {
+    // Listing skips them, so acting on one by name says the same, before any
+    // s6 program is run.
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    s6::write_file(&s6.scandir().join("gateway-plain"), "not a service\n");
+    std::os::unix::fs::symlink(
+        s6.root().join("nowhere"),
+        s6.scandir().join("gateway-dangling"),
+    )
+    .expect("symlink");
+    let (bindir, log) = stand_ins(&s6);
+    for name in ["plain", "dangling"] {
+        for action in ["start", "stop", "restart", "status"] {
+            let out = ctl_with_bindir(&s6, &bindir, &[action, name]);
+            assert_eq!(out.code, 1, "{action} {name}: {out:?}");
+            assert!(
+                out.stderr
+                    .starts_with(&format!("✗ no such gateway '{name}': ")),
+                "{action} {name}: {out:?}"
+            );
+        }
+    }
+    assert_eq!(calls(&log), "", "an s6 program was run");
+}
+
 // --- s6's own failures ---------------------------------------------------------
 
 fn as_nobody(s6: &ScanDir, args: &[&str]) -> Output {
@@ -257,6 +283,32 @@ fn as_nobody(s6: &ScanDir, args: &[&str]) -> Output {
         &mut s6::as_nobody(s6.gatewayctl().args(args)),
         Duration::from_secs(30),
     )
+}
+
+#[test]
+fn an_unreadable_scan_directory_is_one_line_and_exit_1_not_an_empty_one() {
+    // Searchable but not readable for the caller: `.s6-svscan` is found,
+    // the listing is refused, and that is a failure, not "no gateways".
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    s6::chmod(s6.scandir(), 0o711);
+    for args in [&["list"][..], &["status", "--all"], &["stop", "--all"]] {
+        let out = as_nobody(&s6, args);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "✗ cannot read the scan directory {}: Permission denied (os error 13)\n",
+                    s6.scandir().display()
+                )
+                .as_str()
+            ),
+            "{args:?}"
+        );
+    }
+    s6::chmod(s6.scandir(), 0o755);
+    assert!(s6.svstat("coder").up, "acted on a gateway");
 }
 
 #[test]
@@ -394,6 +446,21 @@ fn usage_errors_exit_2_with_one_usage_line() {
         let out = s6.ctl(args);
         assert_one_error_line(&out, 2, &format!("{args:?}"));
         assert!(out.stderr.contains("usage:"), "{args:?}: {out:?}");
+    }
+    // The whole line, once: what was wrong (quoted, cut), the usage, the hint.
+    let usage = "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] \
+                 start|stop|restart|status|list|run ... (see gatewayctl --help)";
+    for (command, shown) in [
+        ("frobnicate".to_string(), "'frobnicate'".to_string()),
+        ("f".repeat(500), format!("'{}...'", "f".repeat(80))),
+    ] {
+        let out = s6.ctl(&[&command]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("✗ unknown command {shown}; {usage}\n"),
+            "{out:?}"
+        );
     }
     assert!(s6.svstat("coder").up);
     assert_eq!(s6.desired_state("coder"), None);

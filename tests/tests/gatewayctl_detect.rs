@@ -184,6 +184,22 @@ fn scandir_from_the_environment_works_like_the_option() {
 }
 
 #[test]
+fn scandir_option_wins_over_the_environment() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let mut cmd = s6::gatewayctl_clean();
+    cmd.env("S6_PROFILE_GATEWAY_SCANDIR", s6.root().join("nowhere"))
+        .arg("--scandir")
+        .arg(s6.scandir())
+        .arg("list");
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "coder\n", ""),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn scandir_that_is_not_an_s6_scan_directory_is_refused() {
     let s6 = ScanDir::start();
     let plain = s6.root().join("plain");

@@ -148,6 +148,14 @@ fn status_shows_want_down_for_an_up_gateway_asked_to_stop() {
     assert_eq!(out.code, 0, "{out:?}");
     let (_, _, rest) = parse_up(out.stdout.trim_end(), "stubborn");
     assert_eq!(rest, ", want down", "{out:?}");
+    let out = s6.ctl(&["status", "--json", "stubborn"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let value: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        (&value[0]["up"], &value[0]["want_up"]),
+        (&Value::Bool(true), &Value::Bool(false)),
+        "{value}"
+    );
 }
 
 #[test]
@@ -238,8 +246,11 @@ fn status_json_describes_up_down_and_unsupervised_gateways() {
         Gateway::new("alpha"),
         Gateway::new("beta").notification_fd(3, 0),
         Gateway::new("gamma"),
+        // Up, but not ready before the test is over.
+        Gateway::new("delta").notification_fd(3, 60_000),
     ]);
     s6.wait_svstat("beta", "ready", |s| s.ready);
+    s6.wait_svstat("delta", "up", |s| s.up);
     assert_eq!(s6.ctl(&["stop", "gamma"]).code, 0);
     s6.wait_svstat("gamma", "down", |s| !s.up);
     s6.install(&[Gateway::new("ghost")]);
@@ -252,7 +263,11 @@ fn status_json_describes_up_down_and_unsupervised_gateways() {
         .iter()
         .map(|i| i["profile"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["alpha", "beta", "gamma", "ghost"], "{value}");
+    assert_eq!(
+        names,
+        ["alpha", "beta", "delta", "gamma", "ghost"],
+        "{value}"
+    );
 
     let alpha = &items[0];
     assert_eq!(alpha["service"], "gateway-alpha");
@@ -266,8 +281,14 @@ fn status_json_describes_up_down_and_unsupervised_gateways() {
     assert!(alpha["seconds"].as_u64().is_some(), "{alpha}");
 
     assert_eq!(items[1]["ready"], true, "{}", items[1]);
+    let delta = &items[2];
+    assert_eq!(
+        (&delta["up"], &delta["ready"]),
+        (&Value::Bool(true), &Value::Bool(false)),
+        "{delta}"
+    );
 
-    let gamma = &items[2];
+    let gamma = &items[3];
     assert_eq!(gamma["supervised"], true);
     assert_eq!(gamma["up"], false);
     assert_eq!(gamma["want_up"], false);
@@ -277,7 +298,7 @@ fn status_json_describes_up_down_and_unsupervised_gateways() {
     assert_eq!(gamma["signal"], "SIGTERM");
     assert_eq!(gamma["exit_code"], Value::Null);
 
-    let ghost = &items[3];
+    let ghost = &items[4];
     assert_eq!(ghost["service"], "gateway-ghost");
     assert_eq!(ghost["supervised"], false);
     for key in [

@@ -419,6 +419,9 @@ mod tests {
             wait(&["stop", "-T", "86400"]),
             Some(Duration::from_secs(86400))
         );
+        // A value pasted with blanks around it (`-T " 2 "`) is still seconds.
+        assert_eq!(wait(&["stop", "-T", " 2 "]), two);
+        assert_eq!(wait(&["stop", "--timeout=\t2\n"]), two);
     }
 
     #[test]

@@ -269,4 +269,11 @@ mod tests {
         assert_eq!(shown("a\nb"), "'a\\nb'");
         assert!(shown(&"x".repeat(500)).ends_with("...'"));
     }
+
+    #[test]
+    fn shown_cuts_past_80_characters_and_only_then() {
+        let eighty = "é".repeat(80);
+        assert_eq!(shown(&eighty), format!("'{eighty}'"));
+        assert_eq!(shown(&format!("{eighty}x")), format!("'{eighty}...'"));
+    }
 }
