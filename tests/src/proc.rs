@@ -232,6 +232,34 @@ pub fn close_stdio() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Forks a child that exits at once and waits for that exit without reaping
+/// it (WNOWAIT). Async-signal-safe: meant for a `pre_exec` closure, so the
+/// program starts with a zombie child whose SIGCHLD is long gone (the
+/// default action discarded it): only a reap of its own clears it.
+pub fn leave_a_zombie_child() -> std::io::Result<()> {
+    // SAFETY: fork, _exit and waitid are async-signal-safe; `info` lives
+    // across the call.
+    unsafe {
+        match libc::fork() {
+            -1 => Err(std::io::Error::last_os_error()),
+            0 => libc::_exit(0),
+            child => {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let waited = libc::waitid(
+                    libc::P_PID,
+                    child as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                );
+                if waited == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Sets the soft and hard limit of `resource` to `value`. Async-signal-safe:
 /// meant for a `pre_exec` closure, so the program starts under that limit.
 pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {

@@ -502,25 +502,9 @@ fn a_child_that_exited_before_it_started_is_reaped_at_start() {
     // before the heartbeat runs, and its SIGCHLD was discarded (default
     // action, unblocked), so only the heartbeat's start-up reap can clear it.
     let mut cmd = heartbeat(&[]);
-    // SAFETY: fork, _exit and waitid are async-signal-safe; runs in the child.
+    // SAFETY: leave_a_zombie_child is async-signal-safe; runs in the child.
     unsafe {
-        cmd.pre_exec(|| match libc::fork() {
-            -1 => Err(std::io::Error::last_os_error()),
-            0 => libc::_exit(0),
-            child => {
-                let mut info: libc::siginfo_t = std::mem::zeroed();
-                let waited = libc::waitid(
-                    libc::P_PID,
-                    child as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOWAIT,
-                );
-                if waited == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            }
-        });
+        cmd.pre_exec(proc::leave_a_zombie_child);
     }
     let mut hb = start(&mut cmd);
     // Asleep in its signal wait: start-up, and its reap, are over.

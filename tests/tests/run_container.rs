@@ -421,7 +421,7 @@ fn truthy_no_supervise_env_values_run_command_in_the_foreground_without_a_start(
 #[test]
 fn falsy_no_supervise_env_values_still_hand_the_gateway_to_s6() {
     let ct = container_down(&["default"]);
-    for value in ["", "0", "false", "no", "off", "garbage"] {
+    for value in ["", "0", "false", "no", "off", "on", "y", "2", "garbage"] {
         let (marker, command) = marker_command(&ct, 7);
         let env = [("HERMES_GATEWAY_NO_SUPERVISE", value)];
         let mut cmd = ct.spawn_cmd(&env, bins::gatewayctl(), &run_args(&[], &command));
@@ -447,7 +447,13 @@ fn falsy_no_supervise_env_values_still_hand_the_gateway_to_s6() {
 /// the same opt-out runs COMMAND.
 fn opt_out_refused_while_up_then_runs(extra: &[&str], env: &[(&str, &str)]) {
     let ct = Container::start(&[Gateway::new("default")]);
-    let (marker, command) = marker_command(&ct, 7);
+    assert_refused_while_up_then_runs(&ct, extra, env);
+}
+
+/// [`opt_out_refused_while_up_then_runs`] in `ct`, whose gateway-default
+/// is up.
+fn assert_refused_while_up_then_runs(ct: &Container, extra: &[&str], env: &[(&str, &str)]) {
+    let (marker, command) = marker_command(ct, 7);
     let out = ct.gatewayctl(env, &run_args(extra, &command));
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stderr_lines(), [REFUSED], "{out:?}");
@@ -472,6 +478,24 @@ fn no_supervise_flag_is_refused_while_the_gateway_is_up_and_runs_once_stopped() 
 #[test]
 fn no_supervise_env_is_refused_while_the_gateway_is_up_and_runs_once_stopped() {
     opt_out_refused_while_up_then_runs(&[], &[("HERMES_GATEWAY_NO_SUPERVISE", "1")]);
+}
+
+#[test]
+fn no_supervise_is_refused_while_the_gateway_is_up_even_if_wanted_down() {
+    // `s6-svc -o`: run once. The gateway stays up, but s6 wants it down (it
+    // will not restart it): it is still running, so still refused.
+    let ct = Container::start(&[Gateway::new("default")]);
+    let once = run::run(
+        Command::new("s6-svc")
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .arg("-o")
+            .arg(ct.service_dir("default")),
+        LIMIT,
+    );
+    assert_eq!(once.code, 0, "{once:?}");
+    ct.wait_svstat("default", "up but wanted down", |s| s.up && !s.want_up);
+    assert_refused_while_up_then_runs(&ct, &["--no-supervise"], &[]);
 }
 
 #[test]

@@ -426,59 +426,131 @@ fn without_proc_a_relative_argv0_names_no_place_at_all() {
 
 // --- nothing usable at all ---------------------------------------------------------
 
+/// Makes `cmd`, before its exec, fork `n` children that each block reading
+/// a new pipe and exit 0 at its end of file. Returns the pipe (read end,
+/// write end): drop the read end once `cmd` is spawned, then the write end
+/// to let every child exit at the same moment.
+fn fork_children_held_by_a_pipe(cmd: &mut Command, n: usize) -> (fs::File, fs::File) {
+    let (release_r, release_w) = proc::pipe();
+    let (r, w) = (release_r.as_raw_fd(), release_w.as_raw_fd());
+    // SAFETY: fork, close, read, the close_range syscall and _exit are
+    // async-signal-safe; runs in the child before its exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for _ in 0..n {
+                match libc::fork() {
+                    -1 => return Err(std::io::Error::last_os_error()),
+                    0 => {
+                        // Keep only the read end: above all not the error
+                        // pipe of Rust's spawn, whose end the test waits for.
+                        let max = libc::c_uint::MAX;
+                        libc::syscall(libc::SYS_close_range, 0, (r - 1) as libc::c_uint, 0);
+                        libc::syscall(libc::SYS_close_range, (r + 1) as libc::c_uint, max, 0);
+                        let mut byte = 0u8;
+                        while libc::read(r, (&raw mut byte).cast(), 1) == -1
+                            && *libc::__errno_location() == libc::EINTR
+                        {}
+                        libc::_exit(0)
+                    }
+                    _ => {}
+                }
+            }
+            libc::close(r);
+            libc::close(w);
+            Ok(())
+        });
+    }
+    (release_r, release_w)
+}
+
+/// Starts a lone copy that falls through to the hold, with `n` children
+/// held by a pipe (see [`fork_children_held_by_a_pipe`]) and `start_dir`
+/// as its working directory; waits for the hold. Gives the pipe's write end.
+fn hold_with_children(setup: &Setup, start_dir: &Path, n: usize) -> (Running, fs::File) {
+    let copy = setup.lone_gatewayctl();
+    let (mut cmd, stderr) = setup.command(&copy, Some(s6::CLEAN_PATH), &[], false);
+    cmd.current_dir(start_dir);
+    let (release_r, release_w) = fork_children_held_by_a_pipe(&mut cmd, n);
+    let running = Running::start(&mut cmd, stderr);
+    drop(cmd);
+    drop(release_r);
+    running.wait_line(HOLD_NOTICE);
+    let children = proc::children(running.proc.pid());
+    assert!(
+        children.len() == n && children.iter().all(|&c| proc::state(c) != Some('Z')),
+        "the {n} children should still run: {children:?}"
+    );
+    (running, release_w)
+}
+
 #[test]
 fn the_hold_sits_in_the_root_directory_and_reaps_a_child_that_exits_later() {
     // Like the heartbeat: it pins no mount, and a child of the CMD process
     // that exits (here, one forked before gatewayctl was exec'd, released
     // by the test once the hold runs) is reaped, not left a zombie.
     let setup = Setup::new();
-    let copy = setup.lone_gatewayctl();
     let start_dir = setup.scratch.path().join("started-here");
     fs::create_dir(&start_dir).expect("mkdir");
-    let (mut cmd, stderr) = setup.command(&copy, Some(s6::CLEAN_PATH), &[], false);
-    cmd.current_dir(&start_dir);
-    let (release_r, release_w) = proc::pipe();
-    let (r, w) = (release_r.as_raw_fd(), release_w.as_raw_fd());
-    // SAFETY: fork, close, read, the close_range syscall and _exit are
-    // async-signal-safe; runs in the child before its exec.
-    unsafe {
-        cmd.pre_exec(move || match libc::fork() {
-            -1 => Err(std::io::Error::last_os_error()),
-            0 => {
-                // Keep only the read end: above all not the error pipe of
-                // Rust's spawn, whose end the test waits for.
-                let max = libc::c_uint::MAX;
-                libc::syscall(libc::SYS_close_range, 0, (r - 1) as libc::c_uint, 0);
-                libc::syscall(libc::SYS_close_range, (r + 1) as libc::c_uint, max, 0);
-                let mut byte = 0u8;
-                while libc::read(r, (&raw mut byte).cast(), 1) == -1
-                    && *libc::__errno_location() == libc::EINTR
-                {}
-                libc::_exit(0)
-            }
-            _ => {
-                libc::close(r);
-                libc::close(w);
-                Ok(())
-            }
-        });
-    }
-    let running = Running::start(&mut cmd, stderr);
-    drop(cmd);
-    drop(release_r);
-    running.wait_line(HOLD_NOTICE);
+    let (running, release_w) = hold_with_children(&setup, &start_dir, 1);
     let pid = running.proc.pid();
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/cwd")).ok(),
         Some(PathBuf::from("/"))
     );
-    let children = proc::children(pid);
-    assert!(
-        children.len() == 1 && proc::state(children[0]) != Some('Z'),
-        "the child should still run: {children:?}"
-    );
     drop(release_w);
     proc::wait_until(LIMIT, "the hold to reap its child", || {
+        proc::children(pid).is_empty()
+    });
+    running.survives_all_but_term();
+}
+
+#[test]
+fn the_hold_reaps_every_child_of_a_burst_that_raised_one_sigchld() {
+    // Twenty children exit while the hold is stopped (SIGSTOP, which no
+    // program can catch): their SIGCHLDs merge into one pending signal, so
+    // the hold, once continued, must reap until none is left, not one per
+    // signal.
+    const N: usize = 20;
+    let setup = Setup::new();
+    let (mut running, release_w) = hold_with_children(&setup, setup.scratch.path(), N);
+    let pid = running.proc.pid();
+    running.proc.signal(libc::SIGSTOP);
+    proc::wait_until(LIMIT, "the hold to be stopped", || {
+        proc::state(pid) == Some('T')
+    });
+    drop(release_w);
+    proc::wait_until(LIMIT, "every child to have exited", || {
+        proc::zombie_children(pid).len() == N
+    });
+    assert_eq!(proc::state(pid), Some('T'), "the hold was not stopped");
+    running.proc.signal(libc::SIGCONT);
+    proc::wait_until(LIMIT, "the hold to reap all its children", || {
+        proc::children(pid).is_empty()
+    });
+    assert!(
+        running.proc.is_running(),
+        "the hold died: {}",
+        running.stderr()
+    );
+    running.survives_all_but_term();
+}
+
+#[test]
+fn the_hold_reaps_a_child_that_exited_before_it_began() {
+    // The child exited, unreaped, before gatewayctl was even exec'd, and its
+    // SIGCHLD was discarded then: no signal will ever come for it, so only
+    // the reap at the start of the hold clears it.
+    let setup = Setup::new();
+    let copy = setup.lone_gatewayctl();
+    let (mut cmd, stderr) = setup.command(&copy, Some(s6::CLEAN_PATH), &[], false);
+    // SAFETY: leave_a_zombie_child is async-signal-safe; runs in the child.
+    unsafe {
+        cmd.pre_exec(proc::leave_a_zombie_child);
+    }
+    let running = Running::start(&mut cmd, stderr);
+    running.wait_line(HOLD_NOTICE);
+    let pid = running.proc.pid();
+    proc::wait_until(LIMIT, "the hold to reap the zombie it started with", || {
         proc::children(pid).is_empty()
     });
     running.survives_all_but_term();
@@ -547,6 +619,36 @@ fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
     let (mut cmd, stderr) = setup.command(&copy, None, &[], true);
     let running = Running::start(&mut cmd, stderr);
     proc::wait_until(LIMIT, "the exec of the heartbeat beside argv[0]", || {
+        running.exe().as_deref() == Some(heartbeat.as_path())
+    });
+    assert_lines(&running.stderr(), &[Line::exact(BREADCRUMB)]);
+    assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
+    running.survives_all_but_term();
+}
+
+#[test]
+fn the_heartbeat_beside_gatewayctl_is_found_through_proc_even_with_a_relative_argv0() {
+    // Started by name through PATH, as a shell would: argv[0] is a bare
+    // name, so only `/proc/self/exe` tells gatewayctl which directory it is
+    // in. Nothing else has a heartbeat (HERMES_HEARTBEAT unset, the built-in
+    // path hidden).
+    let setup = Setup::new();
+    let dir = setup.scratch.path().join("together");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let copy = dir.join("gatewayctl");
+    let heartbeat = dir.join("hermes-heartbeat");
+    program::copy(&bins::gatewayctl(), &copy);
+    program::copy(&bins::heartbeat(), &heartbeat);
+    let path = dir.to_str().expect("UTF-8 path");
+    let (mut cmd, stderr) = setup.command(&copy, Some(path), &[], false);
+    cmd.arg0("gatewayctl");
+    let running = Running::start(&mut cmd, stderr);
+    proc::wait_until(LIMIT, "the exec of the heartbeat beside gatewayctl", || {
+        assert!(
+            !running.stderr().contains(HOLD_NOTICE),
+            "held in-process: {}",
+            running.stderr()
+        );
         running.exe().as_deref() == Some(heartbeat.as_path())
     });
     assert_lines(&running.stderr(), &[Line::exact(BREADCRUMB)]);

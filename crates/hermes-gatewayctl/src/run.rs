@@ -165,7 +165,9 @@ mod tests {
         for yes in ["1", "true", "TRUE", "yes", "Yes", " yes "] {
             assert!(is_truthy(yes), "{yes:?}");
         }
-        for no in ["", "0", "false", "no", "off", "garbage", "2", "y"] {
+        for no in [
+            "", "0", "false", "no", "off", "on", "ON", "garbage", "2", "y",
+        ] {
             assert!(!is_truthy(no), "{no:?}");
         }
     }
