@@ -2,10 +2,14 @@
 //! acted on (3 and 50 of them), a failure on one never skips the others and
 //! is reported with s6's reason, no gateways is not an error, and
 //! `start --all` is a usage error. Over more gateways than its file
-//! descriptor limit allows at once, `--all` still acts on every one.
+//! descriptor limit allows at once, `--all` still acts on every one, counting
+//! the descriptors it inherited open.
 
 use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
 use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::time::Duration;
 
 use hermes_e2e::proc;
@@ -34,7 +38,7 @@ fn stop_all_stops_every_one_of(n: usize) {
 
 /// `stop --all` over `n` gateways, the gatewayctl command first adjusted
 /// by `adjust`: every one is stopped, with its state recorded.
-fn stop_all_stops_every_one_of_with(n: usize, adjust: impl FnOnce(&mut std::process::Command)) {
+fn stop_all_stops_every_one_of_with(n: usize, adjust: impl FnOnce(&mut Command)) {
     let profiles = names(n);
     let s6 = fixture(&profiles);
     let mut cmd = s6.gatewayctl();
@@ -90,16 +94,46 @@ fn stop_all_stops_each_of_fifty_gateways() {
     stop_all_stops_every_one_of(50);
 }
 
+/// Starts `cmd` under a file limit of `limit` (soft and hard, so none can
+/// be raised), holding the descriptors `inherited` open on /dev/null (not
+/// close-on-exec), as a caller may leave them.
+fn limit_files(cmd: &mut Command, limit: u64, inherited: Range<i32>) {
+    // SAFETY: open, dup2, close and setrlimit are async-signal-safe; runs
+    // in the child, where no other thread owns a descriptor.
+    unsafe {
+        cmd.pre_exec(move || {
+            if !inherited.is_empty() {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                if null == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                for fd in inherited.clone() {
+                    if libc::dup2(null, fd) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if !inherited.contains(&null) {
+                    libc::close(null);
+                }
+            }
+            proc::set_rlimit(libc::RLIMIT_NOFILE, limit)
+        });
+    }
+}
+
 #[test]
 fn stop_all_over_sixty_gateways_with_only_32_file_descriptors_stops_every_one() {
     // Each s6 program run holds a few descriptors while it runs; 60 at once
-    // would need far more than 32 (soft and hard, so none can be raised).
-    stop_all_stops_every_one_of_with(60, |cmd| {
-        // SAFETY: set_rlimit only calls setrlimit, which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| proc::set_rlimit(libc::RLIMIT_NOFILE, 32));
-        }
-    });
+    // would need far more than 32.
+    stop_all_stops_every_one_of_with(60, |cmd| limit_files(cmd, 32, 0..0));
+}
+
+#[test]
+fn stop_all_over_sixty_gateways_with_30_of_64_file_descriptors_inherited_stops_every_one() {
+    // The descriptors already open count against the limit: with 30 left
+    // open by the caller (34 or so in all), (64 - open - 8) / 8 gives 2 jobs
+    // at once, where counting only stdio would give 6, too many to fit.
+    stop_all_stops_every_one_of_with(60, |cmd| limit_files(cmd, 64, 10..40));
 }
 
 #[test]

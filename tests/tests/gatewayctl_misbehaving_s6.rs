@@ -24,10 +24,11 @@ const PROFILES: [&str; 3] = ["coder", "reader", "writer"];
 /// among them shown as an escape of at most 6 (`\u{1b}`).
 const LINE_BOUND: usize = 120 + 6 * 303;
 
-/// A fake scan directory holding [`PROFILES`], their profile homes under a
-/// HERMES_HOME of its own, and stand-in s6 programs written from the given
-/// script bodies. Every stand-in exports a marker
-/// unique to this bench, so anything it leaves running can be found.
+/// A fake scan directory holding [`PROFILES`] (or the profiles given to
+/// [`Bench::with_profiles`]), their profile homes under a HERMES_HOME of its
+/// own, and stand-in s6 programs written from the given script bodies. Every
+/// stand-in exports a marker unique to this bench, so anything it leaves
+/// running can be found.
 struct Bench {
     tmp: tempfile::TempDir,
     marker: String,
@@ -35,6 +36,10 @@ struct Bench {
 
 impl Bench {
     fn new(svc_body: &str, svstat_body: &str) -> Bench {
+        Bench::with_profiles(&PROFILES, svc_body, svstat_body)
+    }
+
+    fn with_profiles(profiles: &[&str], svc_body: &str, svstat_body: &str) -> Bench {
         let tmp = tempfile::Builder::new()
             .prefix("hermes-misbehave-")
             .tempdir()
@@ -43,7 +48,7 @@ impl Bench {
             "HERMES_STANDIN_MARKER={}",
             tmp.path().file_name().expect("named").to_string_lossy()
         );
-        for p in PROFILES {
+        for p in profiles {
             fs::create_dir_all(tmp.path().join(format!("service/gateway-{p}"))).expect("mkdir");
             fs::create_dir_all(tmp.path().join(format!("home/profiles/{p}"))).expect("mkdir");
         }
@@ -402,6 +407,39 @@ fn s6_svstat_failing_otherwise_than_not_supervised_is_a_failure_not_unsupervised
     );
 }
 
+/// An `s6-svstat` that fails (rc 111) for gateway-coder only, and reports
+/// the others up ([`STATUS_UP`]).
+const SVSTAT_FAILS_FOR_CODER: &str = "case \"$*\" in\n*/gateway-coder)\n  echo 's6-svstat: fatal: unable to read status: Permission denied' >&2\n  exit 111;;\nesac\necho 'true true true false 812 -1 NA 45'";
+
+#[test]
+fn status_all_with_one_unreadable_gateway_still_shows_the_others() {
+    // Each failure is one line on stderr (exit 1); the gateways that were
+    // read are still printed: as lines, and as a JSON array of just them.
+    let bench = Bench::new("exit 0", SVSTAT_FAILS_FOR_CODER);
+    let failure = "✗ s6-svstat status on 'gateway-coder' failed (rc=111): s6-svstat: fatal: unable to read status: Permission denied\n";
+    let out = bench.ctl(&["status", "--all", "--json"]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, failure), "{out:?}");
+    let read: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let shown: Vec<&str> = read
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|o| o["profile"].as_str().expect("a profile"))
+        .collect();
+    assert_eq!(shown, ["reader", "writer"], "{out:?}");
+    let out = bench.ctl(&["status", "--all"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (
+            1,
+            "reader  up (pid 812) 45s\nwriter  up (pid 812) 45s\n",
+            failure
+        ),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn s6_svc_exiting_99_without_wait_is_a_plain_failure_in_its_own_words() {
     // 99 means "timed out" only for a wait gatewayctl asked for; a silent
@@ -430,4 +468,112 @@ fn all_raises_the_soft_file_limit_to_the_hard_one_for_itself_and_s6() {
     assert_eq!(out.code, 0, "{out:?}");
     let seen = fs::read_to_string(bench.tmp.path().join("pids.nofile")).unwrap_or_default();
     assert_eq!(seen, "4096\n".repeat(PROFILES.len()), "{out:?}");
+}
+
+/// An `s6-svc` that counts the stand-ins running at once (`$PIDS.in` less
+/// `$PIDS.out`, read in that order, so never more than were) and waits, up
+/// to about 3 s (under gatewayctl's 5 s bound), until 5 run at once; then
+/// records the count it last saw in `$PIDS.peak`.
+const SVC_AWAITING_FIVE_AT_ONCE: &str = r#"echo $$ >> "$PIDS"
+touch "$PIDS.out"
+echo in >> "$PIDS.in"
+running() { echo $(( $(wc -l < "$PIDS.in") - $(wc -l < "$PIDS.out") )); }
+i=0
+while [ "$(running)" -lt 5 ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+running >> "$PIDS.peak"
+echo out >> "$PIDS.out"
+exit 0"#;
+
+#[test]
+fn all_runs_as_many_jobs_at_once_as_the_raised_file_limit_allows() {
+    // Soft 32, hard 4096: `--all` raises its soft limit, then sizes its
+    // jobs on the new one, (4096 - open - 8) / 8, so all 10 may run at once
+    // (on the old 32 it would be 2 at a time). Each stand-in waits until 5
+    // run at once, so the peak shows it; a bound, not a timing.
+    let profiles: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+    let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
+    let bench = Bench::with_profiles(&profiles, SVC_AWAITING_FIVE_AT_ONCE, STATUS_UP);
+    let mut cmd = bench.gatewayctl();
+    cmd.args(["stop", "--all"]);
+    // SAFETY: set_rlimits only calls setrlimit, which is async-signal-safe;
+    // runs in the child.
+    unsafe {
+        cmd.pre_exec(|| proc::set_rlimits(libc::RLIMIT_NOFILE, 32, 4096));
+    }
+    let out = run(&mut cmd, Duration::from_secs(CTL_LIMIT_SECS));
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "✓ Stopped 10 profile gateway(s) under s6\n", ""),
+        "{out:?}"
+    );
+    let seen = fs::read_to_string(bench.tmp.path().join("pids.peak")).unwrap_or_default();
+    let peak = seen
+        .lines()
+        .map(|l| l.trim().parse::<u32>().expect("a count"))
+        .max();
+    assert!(
+        peak >= Some(5),
+        "at most {peak:?} s6 programs ran at once: {seen:?}"
+    );
+    bench.assert_nothing_left(profiles.len());
+}
+
+// --- the profile lock -----------------------------------------------------------
+
+/// Logs `<program> <first argument> start|end` to `$PIDS.log` around a
+/// sleep of `secs`, recording its pid; `then` runs last.
+fn logged_sleep(program: &str, secs: u32, then: &str) -> String {
+    format!(
+        "echo $$ >> \"$PIDS\"\necho \"{program} $1 start\" >> \"$PIDS.log\"\nsleep {secs}\necho \"{program} $1 end\" >> \"$PIDS.log\"\n{then}"
+    )
+}
+
+#[test]
+fn a_restart_holds_the_profile_lock_through_both_of_its_s6_programs() {
+    // The restart reads the state (s6-svstat, 3 s) then runs s6-svc (4 s),
+    // 7 s in all: more than one s6 bound (5 s), within the two its lock
+    // is held for. A stop of the same gateway asked meanwhile waits for it,
+    // so its s6-svc starts only after the restart's has ended.
+    let bench = Bench::new(
+        &logged_sleep("s6-svc", 4, "exit 0"),
+        &logged_sleep("s6-svstat", 3, STATUS_UP),
+    );
+    let log = bench.tmp.path().join("pids.log");
+    let (restart, stop) = std::thread::scope(|scope| {
+        let restart = scope.spawn(|| bench.ctl(&["restart", "coder"]));
+        // The restart holds the lock before it runs s6-svstat.
+        proc::wait_until(Duration::from_secs(10), "the restart's s6-svstat", || {
+            fs::read_to_string(&log).is_ok_and(|l| l.contains("s6-svstat"))
+        });
+        let stop = bench.ctl(&["stop", "coder"]);
+        (restart.join().expect("the restart's thread"), stop)
+    });
+    assert_eq!(
+        (
+            restart.code,
+            restart.stdout.as_str(),
+            restart.stderr.as_str()
+        ),
+        (0, "✓ Restarted gateway-coder under s6\n", ""),
+        "{restart:?}"
+    );
+    assert_eq!(
+        (stop.code, stop.stdout.as_str(), stop.stderr.as_str()),
+        (0, "✓ Stopped gateway-coder under s6\n", ""),
+        "{stop:?}"
+    );
+    let logged = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        logged.lines().collect::<Vec<_>>(),
+        [
+            "s6-svstat -o start",
+            "s6-svstat -o end",
+            "s6-svc -r start",
+            "s6-svc -r end",
+            "s6-svc -d start",
+            "s6-svc -d end",
+        ],
+        "the stop did not wait for the restart"
+    );
+    bench.assert_nothing_left(3);
 }
