@@ -188,8 +188,13 @@ impl Drop for Demo {
     }
 }
 
+/// The demo tests run one at a time: each checks that no demo temp dir
+/// outlives it, and two demos at once would also share 2 cores.
+static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
+    let _one = ONE_DEMO_AT_A_TIME.lock();
     let mut demo = Demo::start();
     let out = demo.wait(DEMO_LIMIT);
     assert_eq!(out.code, 0, "{out:?}");
@@ -225,6 +230,34 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
         .map(|w| w.trim_end_matches('.'))
         .unwrap_or_else(|| panic!("the demo names no temp dir:\n{out:?}"));
     assert!(!Path::new(tmp).exists(), "{tmp} is left behind");
+}
+
+#[test]
+fn demo_stopped_midway_by_sigterm_exits_130_and_leaves_nothing_behind() {
+    // A user's Ctrl-C, or a CI job's timeout: the demo stops with 130, and
+    // its container, its processes and its temp dir go with it.
+    let _one = ONE_DEMO_AT_A_TIME.lock();
+    let mut demo = Demo::start();
+    let deadline = Instant::now() + DEMO_LIMIT;
+    while !demo.output(0).stdout.contains("\n== 3. ") {
+        assert!(
+            !demo.exited() && Instant::now() < deadline,
+            "the demo never reached its step 3: {:?}",
+            demo.output(-1)
+        );
+        sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill on the demo's own pid (the leader, unreaped).
+    unsafe {
+        libc::kill(demo.pid(), libc::SIGTERM);
+    }
+    let out = demo.wait(DEMO_LIMIT);
+    assert_eq!(out.code, 130, "{out:?}");
+    assert_eq!(
+        demo_dirs(),
+        demo.dirs_before,
+        "a demo temp dir is left behind"
+    );
 }
 
 #[test]
@@ -269,32 +302,62 @@ fn build_rootfs(script: &Path, rootfs: Option<&Path>) {
     assert_eq!(out.code, 0, "{out:?}");
 }
 
-/// `root` holds the static heartbeat at /usr/local/bin, mode 0755, and no
-/// other file.
+/// `root` holds what `COPY` makes of Dockerfile.heartbeat: the static
+/// heartbeat at /usr/local/bin, a regular file (not a link to a host path),
+/// in directories of mode 0755, and nothing else. And the heartbeat runs
+/// there, as the script's own comment shows (`unshare --root`).
 fn assert_holds_exactly_the_heartbeat(root: &Path) {
-    let root = root.to_path_buf();
-    let mut files = Vec::new();
-    let mut dirs = vec![root.clone()];
+    use std::os::unix::fs::PermissionsExt;
+    // (path inside, 'd' directory / 'f' regular file / '?' other, mode)
+    let mut entries = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
+        let meta = fs::symlink_metadata(&d).expect("stat");
+        let inside = d.strip_prefix(root).expect("inside").to_path_buf();
+        entries.push((inside, 'd', meta.permissions().mode() & 0o7777));
         for entry in fs::read_dir(&d).expect("read the rootfs") {
             let path = entry.expect("rootfs entry").path();
-            if path.is_dir() {
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            if meta.is_dir() {
                 dirs.push(path);
             } else {
-                files.push(path.strip_prefix(&root).expect("inside").to_path_buf());
+                let kind = if meta.is_file() { 'f' } else { '?' };
+                let inside = path.strip_prefix(root).expect("inside").to_path_buf();
+                entries.push((inside, kind, meta.permissions().mode() & 0o7777));
             }
         }
     }
-    assert_eq!(files, [PathBuf::from("usr/local/bin/hermes-heartbeat")]);
-    let installed = root.join("usr/local/bin/hermes-heartbeat");
+    entries.sort();
+    let expected: Vec<(PathBuf, char, u32)> = [
+        ("", 'd'),
+        ("usr", 'd'),
+        ("usr/local", 'd'),
+        ("usr/local/bin", 'd'),
+        ("usr/local/bin/hermes-heartbeat", 'f'),
+    ]
+    .into_iter()
+    .map(|(path, kind)| (PathBuf::from(path), kind, 0o755))
+    .collect();
+    assert_eq!(entries, expected);
     assert_eq!(
-        fs::read(&installed).expect("read the installed heartbeat"),
+        fs::read(root.join("usr/local/bin/hermes-heartbeat"))
+            .expect("read the installed heartbeat"),
         fs::read(bins::heartbeat()).expect("read the built heartbeat"),
         "the rootfs holds another binary"
     );
-    let mode = fs::metadata(&installed).expect("stat").permissions();
+    let out = run(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--root"])
+            .arg(root)
+            .args(["/usr/local/bin/hermes-heartbeat", "--version"]),
+        SCRIPT_LIMIT,
+    );
     assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-        0o755
+        (out.code, out.stdout.as_str()),
+        (
+            0,
+            format!("hermes-heartbeat {}\n", env!("CARGO_PKG_VERSION")).as_str()
+        ),
+        "{out:?}"
     );
 }
