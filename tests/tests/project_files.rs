@@ -1,0 +1,302 @@
+//! The project's own plumbing, which no other suite runs: the Makefile
+//! installs what the tests need and fails when they fail, `.ci/run` checks
+//! formatting and lints and fails with `make test`, and
+//! `scripts/ensure-packages` installs exactly the missing packages. The
+//! programs they call (cargo, make, rustup, apt-get, dpkg-query, id) are
+//! stand-ins first on PATH that log their arguments, so nothing is built
+//! or installed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use hermes_e2e::program;
+use hermes_e2e::run::{Output, run};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("the repository")
+}
+
+/// A temp dir whose `bin/` holds stand-in programs, each appending
+/// `<name> <args>` (and the variables named in `env_shown`) to `log`.
+struct StandIns {
+    dir: tempfile::TempDir,
+}
+
+impl StandIns {
+    fn new() -> StandIns {
+        let dir = tempfile::Builder::new()
+            .prefix("hermes-project-files-")
+            .tempdir()
+            .expect("tempdir");
+        fs::create_dir(dir.path().join("bin")).expect("mkdir");
+        StandIns { dir }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
+    fn logged(&self) -> Vec<String> {
+        fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A stand-in `name` that logs its arguments, then runs `body` (sh).
+    fn add(&self, name: &str, body: &str) {
+        let script = format!(
+            "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+            self.log().display()
+        );
+        program::write(
+            &self.dir.path().join("bin").join(name),
+            script.as_bytes(),
+            0o755,
+        );
+    }
+
+    /// PATH with the stand-ins first, then the caller's (rustup's
+    /// directory included).
+    fn path(&self) -> String {
+        let caller = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        format!("{}:{caller}", self.dir.path().join("bin").display())
+    }
+
+    /// `program args...` run in the repository with the stand-ins first on
+    /// PATH and none of an outer make's variables.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(repo())
+            .env("PATH", self.path())
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .env_remove("HERMES_BIN_DIR")
+            .env_remove("HERMES_HEARTBEAT_PATH")
+            .env_remove("HERMES_REQUIRE_PODMAN");
+        run(&mut cmd, LIMIT)
+    }
+}
+
+// --- Makefile -------------------------------------------------------------------
+
+#[test]
+fn make_test_installs_s6_podman_and_the_musl_target_before_testing() {
+    let out = StandIns::new().run("make", &["-n", "test"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines = out.stdout_lines();
+    let at = |wanted: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(wanted))
+            .unwrap_or_else(|| panic!("`make test` does not run {wanted:?}: {out:?}"))
+    };
+    let s6 = at("scripts/ensure-packages s6");
+    let containers = at("scripts/ensure-packages podman runc busybox-static");
+    let musl = at(&format!("rustup target add {MUSL}"));
+    let build = at(&format!("build --release --locked --target {MUSL}"));
+    let test = at("cargo test --workspace --locked --no-fail-fast");
+    assert!(
+        s6.max(containers).max(musl) < build && build < test,
+        "{out:?}"
+    );
+    for (target, runs) in [
+        ("image", "docker/build-image"),
+        ("rootfs", "docker/build-rootfs"),
+        ("demo", "scripts/demo"),
+    ] {
+        let out = StandIns::new().run("make", &["-n", target]);
+        assert!(out.stdout_lines().contains(&runs), "make {target}: {out:?}");
+    }
+}
+
+#[test]
+fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
+    // The stand-in cargo logs what the build and the suites are given,
+    // and fails `cargo test`.
+    let fakes = StandIns::new();
+    let log = fakes.log();
+    fakes.add(
+        "cargo",
+        &format!(
+            "echo \"  HERMES_HEARTBEAT_PATH=$HERMES_HEARTBEAT_PATH HERMES_BIN_DIR=$HERMES_BIN_DIR\" >> '{}'\n[ \"$1\" = test ] && exit 3\nexit 0",
+            log.display()
+        ),
+    );
+    let cargo = fakes.dir.path().join("bin/cargo");
+    // Where the static binaries are looked for (`ls -l` after the build),
+    // here a place of this test's own: the stand-in builds nothing.
+    let bin_dir = fakes.dir.path().join("static");
+    fs::create_dir(&bin_dir).expect("mkdir");
+    for name in ["hermes-heartbeat", "gatewayctl"] {
+        fs::write(bin_dir.join(name), "").expect("write");
+    }
+    let out = fakes.run(
+        "make",
+        &[
+            "test",
+            &format!("CARGO={}", cargo.display()),
+            &format!("STATIC_DIR={}", bin_dir.display()),
+        ],
+    );
+    assert_ne!(out.code, 0, "make test passed with failing tests: {out:?}");
+    let env = format!(
+        "  HERMES_HEARTBEAT_PATH=/usr/local/bin/hermes-heartbeat HERMES_BIN_DIR={}",
+        bin_dir.display()
+    );
+    assert_eq!(
+        fakes.logged(),
+        [
+            format!(
+                "cargo build --release --locked --target {MUSL} -p hermes-heartbeat -p hermes-gatewayctl"
+            ),
+            env.clone(),
+            "cargo test --workspace --locked --no-fail-fast".to_owned(),
+            env,
+        ],
+        "{out:?}"
+    );
+}
+
+// --- .ci/run --------------------------------------------------------------------
+
+/// Stand-ins for `.ci/run`: rustup (clippy and rustfmt installed), cargo,
+/// and make, which logs HERMES_REQUIRE_PODMAN; `cargo_fmt_rc` and `make_rc`
+/// are their exit codes.
+fn ci_stand_ins(cargo_fmt_rc: i32, make_rc: i32) -> StandIns {
+    let fakes = StandIns::new();
+    let log = fakes.log();
+    fakes.add("rustup", "printf 'clippy-x86_64\\nrustfmt-x86_64\\n'");
+    fakes.add(
+        "cargo",
+        &format!("[ \"$1\" = fmt ] && exit {cargo_fmt_rc}\nexit 0"),
+    );
+    fakes.add(
+        "make",
+        &format!(
+            "echo \"  HERMES_REQUIRE_PODMAN=$HERMES_REQUIRE_PODMAN\" >> '{}'\nexit {make_rc}",
+            log.display()
+        ),
+    );
+    fakes
+}
+
+#[test]
+fn ci_run_checks_format_and_lints_then_runs_make_test_requiring_podman() {
+    let fakes = ci_stand_ins(0, 0);
+    let out = fakes.run("bash", &[".ci/run"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let logged = fakes.logged();
+    for wanted in [
+        "cargo fmt --all -- --check",
+        "cargo clippy --workspace --all-targets --locked -- -D warnings",
+        "make test",
+        "  HERMES_REQUIRE_PODMAN=1",
+    ] {
+        assert!(
+            logged.iter().any(|l| l == wanted),
+            "no {wanted:?} in {logged:?}"
+        );
+    }
+}
+
+#[test]
+fn ci_run_fails_when_make_test_fails_or_the_format_is_off() {
+    let out = ci_stand_ins(0, 2).run("bash", &[".ci/run"]);
+    assert_ne!(out.code, 0, "passed with make test failing: {out:?}");
+    let fakes = ci_stand_ins(1, 0);
+    let out = fakes.run("bash", &[".ci/run"]);
+    assert_ne!(out.code, 0, "passed with the format off: {out:?}");
+    assert!(
+        !fakes.logged().iter().any(|l| l.starts_with("make")),
+        "ran the tests anyway: {:?}",
+        fakes.logged()
+    );
+}
+
+// --- scripts/ensure-packages ----------------------------------------------------
+
+/// Stand-ins for ensure-packages: `dpkg-query` reports only `installed` as
+/// installed, `id -u` prints `uid`, and `apt-get install` fails until an
+/// `apt-get update` has run (as on a fresh machine with stale lists).
+fn apt_stand_ins(installed: &[&str], uid: u32) -> StandIns {
+    let fakes = StandIns::new();
+    let updated = fakes.dir.path().join("updated");
+    let known = installed.join(" ");
+    fakes.add(
+        "dpkg-query",
+        &format!(
+            "for p in {known}; do [ \"$p\" = \"$3\" ] && printf 'install ok installed'; done\nexit 0"
+        ),
+    );
+    fakes.add("id", &format!("echo {uid}"));
+    fakes.add(
+        "apt-get",
+        &format!(
+            "case \"$*\" in\n*' update '*) touch '{u}';;\n*' install '*) [ -e '{u}' ] || exit 100;;\nesac\nexit 0",
+            u = updated.display()
+        ),
+    );
+    fakes
+}
+
+#[test]
+fn ensure_packages_installs_exactly_the_missing_ones() {
+    let fakes = apt_stand_ins(&["s6", "runc"], 0);
+    let out = fakes.run("scripts/ensure-packages", &["s6", "podman", "runc", "tini"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let installs: Vec<String> = fakes
+        .logged()
+        .into_iter()
+        .filter(|l| l.starts_with("apt-get"))
+        .collect();
+    let install = "apt-get -o DPkg::Lock::Timeout=600 install -y -q podman tini";
+    assert_eq!(
+        installs,
+        [
+            install,
+            "apt-get -o DPkg::Lock::Timeout=600 update -q",
+            install
+        ],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn ensure_packages_with_nothing_missing_runs_no_apt_get_even_as_non_root() {
+    let fakes = apt_stand_ins(&["s6", "podman"], 1000);
+    let out = fakes.run("scripts/ensure-packages", &["s6", "podman"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    assert!(
+        !fakes.logged().iter().any(|l| l.starts_with("apt-get")),
+        "{:?}",
+        fakes.logged()
+    );
+}
+
+#[test]
+fn ensure_packages_missing_some_as_non_root_says_what_is_needed() {
+    let fakes = apt_stand_ins(&["s6"], 1000);
+    let out = fakes.run("scripts/ensure-packages", &["s6", "podman"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (1, "ensure-packages: root is needed to install: podman\n"),
+        "{out:?}"
+    );
+    assert!(
+        !fakes.logged().iter().any(|l| l.starts_with("apt-get")),
+        "{:?}",
+        fakes.logged()
+    );
+}
