@@ -300,3 +300,69 @@ fn ensure_packages_missing_some_as_non_root_says_what_is_needed() {
         fakes.logged()
     );
 }
+
+// --- the documented examples ----------------------------------------------------
+
+/// The heartbeat's path in every image: where Dockerfile.heartbeat puts it,
+/// and gatewayctl's build-time fallback (the Makefile's default).
+const IMAGE_HEARTBEAT: &str = "/usr/local/bin/hermes-heartbeat";
+
+fn repo_text(path: &str) -> String {
+    fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_examples_name_the_paths_and_the_version_the_programs_really_have() {
+    // The examples that no suite runs (Kubernetes, the s6-overlay
+    // Dockerfile) still agree with what is built and tested.
+    let heartbeat_image = repo_text("docker/Dockerfile.heartbeat");
+    assert!(
+        heartbeat_image.contains(&format!("ENTRYPOINT [\"{IMAGE_HEARTBEAT}\"]")),
+        "{heartbeat_image}"
+    );
+    assert!(
+        repo_text("Makefile").contains("HEARTBEAT_PATH ?= $(PREFIX)/bin/hermes-heartbeat")
+            && repo_text("Makefile").contains("PREFIX ?= /usr/local"),
+        "the build-time heartbeat path is no longer {IMAGE_HEARTBEAT}"
+    );
+    let crio = repo_text("docker/k8s/crio-pause.conf");
+    assert!(
+        crio.contains(&format!("pause_command = \"{IMAGE_HEARTBEAT}\"")),
+        "{crio}"
+    );
+    let s6_image = repo_text("docker/Dockerfile.s6");
+    for name in ["gatewayctl", "hermes-heartbeat"] {
+        assert!(
+            s6_image.contains(&format!("COPY target/{MUSL}/release/{name} ")),
+            "Dockerfile.s6 does not copy what `make static` builds: {name}"
+        );
+    }
+    assert!(
+        s6_image.contains(&format!("{IMAGE_HEARTBEAT}\n")),
+        "Dockerfile.s6 puts the heartbeat elsewhere"
+    );
+    // Every `hermes-heartbeat:<version>` image tag is this version.
+    let version = env!("CARGO_PKG_VERSION");
+    for path in [
+        "docker/k8s/README.md",
+        "docker/k8s/containerd-sandbox.toml",
+        "docker/k8s/crio-pause.conf",
+        "docker/k8s/placeholder-pod.yaml",
+    ] {
+        let text = repo_text(path);
+        let tags: Vec<&str> = text
+            .match_indices("hermes-heartbeat:")
+            .map(|(at, tag)| &text[at + tag.len()..])
+            .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            .map(|rest| {
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+                    .next()
+                    .unwrap_or("")
+            })
+            .collect();
+        assert!(
+            !tags.is_empty() && tags.iter().all(|t| *t == version),
+            "{path}: {tags:?}"
+        );
+    }
+}
