@@ -4,9 +4,11 @@
 //! down, and lets s6 restart one that fails with any other code. The
 //! keepalive example (`docker/s6/heartbeat`): ready through its
 //! notification-fd, down at once on request. Both run as shipped, but for the
-//! lines that name programs, pointed at the build under test; and the gateway
+//! lines that name programs, pointed at the build under test; both send what
+//! their program writes on stderr to the service's logger; and the gateway
 //! template also runs entirely unmodified, finding gatewayctl and the gateway
-//! through its own PATH fallback under an s6-svscan started with an empty PATH.
+//! through its own PATH fallback under an s6-svscan started with an empty
+//! PATH or none at all. Every shipped `type` file says `longrun`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,9 +38,12 @@ fn template_dir() -> PathBuf {
 }
 
 fn shipped(service: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docker/s6")
-        .join(service)
+    shipped_services().join(service)
+}
+
+/// `docker/s6`: the shipped service directories.
+fn shipped_services() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/s6")
 }
 
 /// `text` with the single line `line` replaced by `with`; panics unless the
@@ -67,6 +72,17 @@ struct TemplateGateway {
 
 impl TemplateGateway {
     fn install(fixture: &ScanDir, profile: &str, ending: &str) -> TemplateGateway {
+        TemplateGateway::install_logged(fixture, profile, ending, None)
+    }
+
+    /// [`TemplateGateway::install`], with a logger (see [`add_logger`])
+    /// appending the service's stdout to `log` when given.
+    fn install_logged(
+        fixture: &ScanDir,
+        profile: &str,
+        ending: &str,
+        log: Option<&Path>,
+    ) -> TemplateGateway {
         let marker = fixture.root().join(format!("{profile}.starts"));
         let gateway = fixture.root().join(format!("{profile}-gateway"));
         s6::write_script(
@@ -94,6 +110,9 @@ impl TemplateGateway {
         let run = replace_line(&run, COMMAND_LINE, &command);
         let run = replace_line(&run, EXEC_LINE, &exec);
         s6::write_script(&staged.join("run"), &run);
+        if let Some(log) = log {
+            add_logger(&staged, log);
+        }
 
         let service = fixture.scandir().join(format!("gateway-{profile}"));
         fs::rename(&staged, &service).expect("install the service");
@@ -202,9 +221,12 @@ fn svstat_of(dir: &Path) -> Option<SvStat> {
         .flatten()
 }
 
-#[test]
-fn heartbeat_service_reports_ready_and_goes_down_on_request() {
-    let fixture = ScanDir::start();
+/// Installs the heartbeat example as the service `keepalive`, as shipped
+/// but for its run line, which runs the heartbeat under test with
+/// `options`; with a logger (see [`add_logger`]) appending the service's
+/// stdout to `log` when given. Waits until it is up and ready, and returns
+/// its service directory.
+fn install_heartbeat(fixture: &ScanDir, options: &str, log: Option<&Path>) -> PathBuf {
     let staged = fixture.root().join("keepalive-staged");
     fs::create_dir(&staged).expect("create the staging directory");
     for file in ["type", "notification-fd"] {
@@ -212,13 +234,16 @@ fn heartbeat_service_reports_ready_and_goes_down_on_request() {
     }
     let run = fs::read_to_string(shipped("heartbeat").join("run")).expect("read the run script");
     let exec = format!(
-        "exec {} -q -r 3",
+        "exec {} {options}",
         s6::shell_quote(&bins::heartbeat().to_string_lossy())
     );
     s6::write_script(
         &staged.join("run"),
         &replace_line(&run, HEARTBEAT_LINE, &exec),
     );
+    if let Some(log) = log {
+        add_logger(&staged, log);
+    }
     let service = fixture.scandir().join("keepalive");
     fs::rename(&staged, &service).expect("install the service");
     fixture.rescan();
@@ -228,20 +253,114 @@ fn heartbeat_service_reports_ready_and_goes_down_on_request() {
         stat = svstat_of(&service);
         stat.as_ref().is_some_and(|s| s.up && s.ready)
     });
+    service
+}
+
+/// `s6-svc -wD -d` on the heartbeat service `service`: down and not wanted
+/// up, the heartbeat having exited 143 on s6's SIGTERM.
+fn take_heartbeat_down(service: &Path) {
     let out = run::run(
         std::process::Command::new("s6-svc")
             .args(["-wD", "-T", "10000", "-d"])
-            .arg(&service),
+            .arg(service),
         Duration::from_secs(20),
     );
     assert_eq!(out.code, 0, "s6-svc -wD -d: {out:?}");
-    let stat = svstat_of(&service).expect("s6-svstat on keepalive");
+    let stat = svstat_of(service).expect("s6-svstat on keepalive");
     assert!(!stat.up && !stat.want_up, "{stat:?}");
     assert_eq!(
         stat.exit_code,
         Some(143),
         "the heartbeat's exit on SIGTERM: {stat:?}"
     );
+}
+
+#[test]
+fn heartbeat_service_reports_ready_and_goes_down_on_request() {
+    let fixture = ScanDir::start();
+    let service = install_heartbeat(&fixture, "-q -r 3", None);
+    take_heartbeat_down(&service);
+}
+
+/// Gives the service directory `service` a logger, `log/run`, appending
+/// what the service writes on stdout (s6 pipes only that to its logger) to
+/// the file `log`.
+fn add_logger(service: &Path, log: &Path) {
+    fs::create_dir(service.join("log")).expect("create the log directory");
+    s6::write_script(
+        &service.join("log/run"),
+        &format!(
+            "#!/bin/sh\nexec cat >> {}\n",
+            s6::shell_quote(&log.to_string_lossy())
+        ),
+    );
+}
+
+/// Waits (bounded) until `text` shows up either in the logger's file `log`
+/// or in the fixture's svscan.log (where a service's stderr goes when its
+/// run script does not send it to stdout), then checks it is in `log`.
+fn assert_reaches_logger(fixture: &ScanDir, log: &Path, text: &str) {
+    let svscan_log = fixture.root().join("svscan.log");
+    let holds = |file: &Path| fs::read_to_string(file).is_ok_and(|t| t.contains(text));
+    proc::wait_until(Duration::from_secs(20), &format!("{text:?} logged"), || {
+        holds(log) || holds(&svscan_log)
+    });
+    assert!(
+        holds(log),
+        "{text:?} did not reach the service's logger: the run script lost stderr \
+         (log: {:?}; svscan.log: {:?})",
+        fs::read_to_string(log).unwrap_or_default(),
+        fs::read_to_string(&svscan_log).unwrap_or_default()
+    );
+}
+
+/// The template's `exec 2>&1`: what the gateway writes on stderr reaches
+/// the service's logger, which s6 feeds from stdout only.
+#[test]
+fn gateway_stderr_goes_to_the_service_s_logger() {
+    let fixture = ScanDir::start();
+    let log = fixture.root().join("gateway-coder.log");
+    let text = "gateway-coder: this on stderr";
+    TemplateGateway::install_logged(
+        &fixture,
+        "coder",
+        &format!("echo '{text}' >&2\nexit 78"),
+        Some(&log),
+    );
+    assert_reaches_logger(&fixture, &log, text);
+}
+
+/// The heartbeat example's `exec 2>&1`: the heartbeat's exit line (on
+/// stderr; the shipped `-q` silences it, so it is left out here) reaches
+/// the service's logger.
+#[test]
+fn heartbeat_stderr_goes_to_the_service_s_logger() {
+    let fixture = ScanDir::start();
+    let log = fixture.root().join("keepalive.log");
+    let service = install_heartbeat(&fixture, "-r 3", Some(&log));
+    take_heartbeat_down(&service);
+    assert_reaches_logger(&fixture, &log, "hermes-heartbeat: SIGTERM, exiting 143");
+}
+
+/// s6-svscan ignores `type`; s6-rc reads it when it compiles the service
+/// directories, and every shipped service is a longrun.
+#[test]
+fn shipped_services_are_longruns() {
+    let mut checked = Vec::new();
+    let services = fs::read_dir(shipped_services()).expect("read docker/s6");
+    for entry in services.flatten().filter(|e| e.path().is_dir()) {
+        let type_file = entry.path().join("type");
+        let text = fs::read_to_string(&type_file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", type_file.display()));
+        assert_eq!(text, "longrun\n", "{}", type_file.display());
+        checked.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    for service in ["gateway-template", "heartbeat"] {
+        assert!(
+            checked.iter().any(|c| c == service),
+            "{service} not checked"
+        );
+    }
 }
 
 /// The first `name` in the clean PATH's directories, by absolute path.
@@ -262,21 +381,56 @@ fn which(name: &str) -> PathBuf {
 /// and `hermes` by their bare names.
 #[test]
 fn unmodified_template_finds_gatewayctl_and_the_gateway_through_its_path_fallback() {
-    unmodified_template_runs(false);
+    unmodified_template_runs(SvscanPath::Empty);
 }
 
 #[test]
 fn unmodified_template_puts_the_caller_s_path_first() {
-    unmodified_template_runs(true);
+    unmodified_template_runs(SvscanPath::Bin);
+}
+
+/// With no PATH in its environment at all, /bin/sh searches a default of
+/// its own that it does not export: only the template's `export PATH` gives
+/// the gateway one.
+#[test]
+fn unmodified_template_exports_a_path_when_the_caller_has_none() {
+    unmodified_template_runs(SvscanPath::Absent);
+}
+
+/// The PATH s6-svscan starts with in [`unmodified_template_runs`].
+#[derive(Clone, Copy)]
+enum SvscanPath {
+    /// `PATH=` (empty); the programs only in `/usr/local/bin`.
+    Empty,
+    /// No PATH variable (`env -i` alone); the programs only in
+    /// `/usr/local/bin`.
+    Absent,
+    /// PATH names only the directory holding the programs; `/usr/local/bin`
+    /// is empty.
+    Bin,
+}
+
+/// What `${PATH:+$PATH:}` gives in /bin/sh started with no PATH in its
+/// environment: the shell's own default search path, and a colon.
+fn sh_default_path_prefix() -> String {
+    let out = run::run(
+        std::process::Command::new("/bin/sh")
+            .env_clear()
+            .args(["-c", r#"printf %s "${PATH:+$PATH:}""#]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code, 0, "/bin/sh -c: {out:?}");
+    out.stdout
 }
 
 /// Runs the shipped template, unmodified, under s6-svscan in a private
 /// mount namespace, with gatewayctl, the heartbeat and a `hermes` stand-in
-/// found either in `/usr/local/bin` (a tmpfs) with an empty PATH, or
-/// (`on_callers_path`) only in a directory that s6-svscan's PATH names,
-/// with `/usr/local/bin` an empty tmpfs. Checks that the gateway is started
-/// once through the supervised-child path with the PATH the template makes.
-fn unmodified_template_runs(on_callers_path: bool) {
+/// found either in `/usr/local/bin` (a tmpfs) with an empty PATH or none,
+/// or only in a directory that s6-svscan's PATH names, with
+/// `/usr/local/bin` an empty tmpfs (see [`SvscanPath`]). Checks that the
+/// gateway is started once through the supervised-child path with the PATH
+/// the template makes, exported.
+fn unmodified_template_runs(svscan_path: SvscanPath) {
     let tmp = tempfile::Builder::new()
         .prefix("hermes-s6-template-")
         .tempdir()
@@ -308,23 +462,33 @@ fn unmodified_template_runs(on_callers_path: bool) {
 
     let setup = tmp.path().join("setup");
     let fallback = "/usr/local/bin:/command:/usr/bin:/bin";
-    let (install, caller_path, expected_path) = if on_callers_path {
-        let bin = bin.to_str().expect("UTF-8 path");
-        (String::new(), bin.to_owned(), format!("{bin}:{fallback}"))
-    } else {
-        let quoted = s6::shell_quote(&bin.to_string_lossy());
-        (
-            format!("cp {quoted}/* /usr/local/bin/\n"),
+    let install = format!(
+        "cp {}/* /usr/local/bin/\n",
+        s6::shell_quote(&bin.to_string_lossy())
+    );
+    // The setup's lines that fill /usr/local/bin, s6-svscan's PATH
+    // assignment for `env -i`, and the PATH the gateway should get.
+    let (install, path_env, expected_path) = match svscan_path {
+        SvscanPath::Empty => (install, "PATH=''".to_owned(), fallback.to_owned()),
+        SvscanPath::Absent => (
+            install,
             String::new(),
-            fallback.to_owned(),
-        )
+            format!("{}{fallback}", sh_default_path_prefix()),
+        ),
+        SvscanPath::Bin => {
+            let bin = bin.to_str().expect("UTF-8 path");
+            (
+                String::new(),
+                format!("PATH={}", s6::shell_quote(bin)),
+                format!("{bin}:{fallback}"),
+            )
+        }
     };
     s6::write_script(
         &setup,
         &format!(
             "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /usr/local/bin\n{install}\
-             cd {scandir}\nexec /usr/bin/env -i PATH={path} {svscan} -t0 .\n",
-            path = s6::shell_quote(&caller_path),
+             cd {scandir}\nexec /usr/bin/env -i {path_env} {svscan} -t0 .\n",
             scandir = s6::shell_quote(&scandir.to_string_lossy()),
             svscan = s6::shell_quote(&which("s6-svscan").to_string_lossy()),
         ),
@@ -358,8 +522,8 @@ fn unmodified_template_runs(on_callers_path: bool) {
         "s6 supervises another process than the dummy gateway; log:\n{log}"
     );
     // Started once, through gatewayctl's supervised-child path, with the
-    // caller's PATH (if any) then the template's fallback, and the
-    // template's command line.
+    // caller's PATH (if any; /bin/sh's default when it has none) then the
+    // template's fallback, and the template's command line.
     let starts = fs::read_to_string(&marker).unwrap_or_default();
     assert_eq!(
         starts,
