@@ -309,6 +309,25 @@ impl Podman {
         self.build(&dockerfile, &context)
     }
 
+    /// `podman image inspect --format FORMAT` of `image`, trimmed.
+    pub fn inspect_image(&self, image: &str, format: &str) -> String {
+        let out = self.run(["image", "inspect", "--format", format, image]);
+        out.stdout.trim().to_owned()
+    }
+
+    /// `podman image mount`: the directory holding `image`'s files. With
+    /// vfs it is the store's own copy of the image's layers (nothing is
+    /// mounted), so read it and leave it be; [`Podman::image_unmount`] after.
+    pub fn image_mount(&self, image: &str) -> PathBuf {
+        let out = self.run(["image", "mount", image]);
+        PathBuf::from(out.stdout.trim())
+    }
+
+    /// `podman image unmount`, the pair of [`Podman::image_mount`].
+    pub fn image_unmount(&self, image: &str) {
+        self.run(["image", "unmount", image]);
+    }
+
     /// `podman run -d` of `image` with extra run `options` (before the
     /// image) and `args` (after it: appended to the ENTRYPOINT). Returns once
     /// the container is running.

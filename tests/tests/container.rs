@@ -12,8 +12,8 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use hermes_e2e::podman::{self, Container, Podman};
-use hermes_e2e::run::run;
-use hermes_e2e::{bins, proc};
+use hermes_e2e::run::{Output, run};
+use hermes_e2e::{bins, proc, program};
 
 /// `podman stop -t 10`: the grace after which podman would SIGKILL.
 const GRACE_SECS: u32 = 10;
@@ -47,6 +47,104 @@ fn heartbeat_container_starts_and_stays_running() {
         "PID 1 is not the heartbeat"
     );
     assert_eq!(proc::state(pid1), Some('S'), "PID 1 is not asleep");
+}
+
+/// The files of an image, each as (path inside, kind: 'd' directory, 'f'
+/// regular file, '?' anything else, mode, uid, gid), sorted. The image's
+/// root itself is left out: its layers hold no entry for `/`, so the root's
+/// mode is the store's (vfs makes it 0555), not the image's.
+fn image_files(root: &Path) -> Vec<(PathBuf, char, u32, u32, u32)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("an entry of the image").path();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            let kind = match meta.file_type() {
+                t if t.is_dir() => 'd',
+                t if t.is_file() => 'f',
+                _ => '?',
+            };
+            if kind == 'd' {
+                dirs.push(path.clone());
+            }
+            let inside = path.strip_prefix(root).expect("inside").to_path_buf();
+            files.push((inside, kind, meta.mode() & 0o7777, meta.uid(), meta.gid()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The ids `pid` has in its own user namespace, from its /proc status
+/// `field` (`Uid` or `Gid`: real, effective, saved and filesystem ids as
+/// the host sees them) mapped back through its `uid_map` or `gid_map`. As
+/// podman runs here (root, no user namespace) the map is the identity.
+fn ids_inside(pid: i32, field: &str) -> Vec<u64> {
+    let map_file = format!("/proc/{pid}/{}_map", field.to_lowercase());
+    let map = fs::read_to_string(&map_file).unwrap_or_else(|e| panic!("{map_file}: {e}"));
+    let ranges: Vec<Vec<u64>> = map
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|n| n.parse().expect("a number"))
+                .collect()
+        })
+        .collect();
+    let ids = proc::status_field(pid, field).unwrap_or_else(|| panic!("no {field} of {pid}"));
+    ids.split_whitespace()
+        .map(|id| {
+            let id: u64 = id.parse().expect("an id");
+            ranges
+                .iter()
+                .find_map(|r| (r[1]..r[1] + r[2]).contains(&id).then(|| r[0] + id - r[1]))
+                .unwrap_or_else(|| panic!("{field} {id} of {pid} is not in {map_file}: {map}"))
+        })
+        .collect()
+}
+
+/// The image holds what its one `COPY` makes of the static heartbeat, and
+/// nothing more (no shell, no second file), owned by root so that its
+/// user cannot change it; and its PID 1 runs as nobody (`USER 65534:65534`),
+/// not as root.
+#[test]
+fn heartbeat_image_holds_only_the_binary_and_runs_it_as_nobody() {
+    let test = "heartbeat_image_holds_only_the_binary_and_runs_it_as_nobody";
+    let Some(podman) = podman::podman_or_skip(test) else {
+        return;
+    };
+    let image = podman.heartbeat_image();
+    assert_eq!(
+        podman.inspect_image(&image, "{{.Config.User}}"),
+        "65534:65534",
+        "the image's user"
+    );
+    let root = podman.image_mount(&image);
+    let files = image_files(&root);
+    let binary = fs::read(root.join("usr/local/bin/hermes-heartbeat"));
+    podman.image_unmount(&image);
+    let expected: Vec<(PathBuf, char, u32, u32, u32)> = [
+        ("usr", 'd'),
+        ("usr/local", 'd'),
+        ("usr/local/bin", 'd'),
+        ("usr/local/bin/hermes-heartbeat", 'f'),
+    ]
+    .into_iter()
+    .map(|(path, kind)| (PathBuf::from(path), kind, 0o755, 0, 0))
+    .collect();
+    assert_eq!(files, expected, "the image's files");
+    assert!(
+        binary.expect("read the image's hermes-heartbeat")
+            == fs::read(bins::heartbeat()).expect("read the built hermes-heartbeat"),
+        "the image's hermes-heartbeat is not the built one"
+    );
+
+    let container = podman.run_detached(&image, &[], &[]);
+    container.wait_settled();
+    let pid1 = container.host_pid();
+    assert_eq!(ids_inside(pid1, "Uid"), [65534; 4], "PID 1's uids");
+    assert_eq!(ids_inside(pid1, "Gid"), [65534; 4], "PID 1's gids");
 }
 
 #[test]
@@ -326,9 +424,8 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     // podman names a local image without a registry `localhost/<name>`.
     let local = format!("localhost/{image}");
     let system_before = system_state();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/build-image");
     let built = run(
-        Command::new(script)
+        Command::new(repo().join("docker/build-image"))
             .env("HERMES_BIN_DIR", bins::bin_dir())
             .env("BUILDER", "podman")
             .env("IMAGE", image)
@@ -369,6 +466,24 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     // stopped with 143.
     let archive = out.dir.path().join(format!("{image}-{version}.oci.tar"));
     assert!(archive.is_file(), "no {}: {built:?}", archive.display());
+    // An OCI layout, as its name says: not a docker-archive, which podman
+    // load (and so the check below) would take as well.
+    let members = run(
+        Command::new("tar").arg("-tf").arg(&archive),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        members.code,
+        0,
+        "tar -tf {}: {members:?}",
+        archive.display()
+    );
+    for member in ["oci-layout", "index.json"] {
+        assert!(
+            members.stdout_lines().contains(&member),
+            "no {member} in the archive: {members:?}"
+        );
+    }
     let loaded = elsewhere.run([
         "load".as_ref(),
         "--quiet".as_ref(),
@@ -396,4 +511,153 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
         "{SYSTEM_STATE} changed while docker/build-image ran \
          (another podman on this machine may also have written there)"
     );
+}
+
+/// The repository (canonical: docker/build-image names its files by it).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("the repository")
+}
+
+/// `docker/build-image` with no BUILDER, no IMAGE, and stand-ins for
+/// `docker` and `podman` first on PATH: each logs `<name> <args>` (and, for
+/// `build`, what its context holds) and exits 0, but `docker info` exits
+/// `docker_info`. OUT and TMPDIR are empty dirs of the run's own.
+struct FakeEngines {
+    dir: tempfile::TempDir,
+    out: Output,
+}
+
+impl FakeEngines {
+    fn run(docker_info: i32) -> FakeEngines {
+        let dir = tempfile::Builder::new()
+            .prefix("hermes-fake-engines-")
+            .tempdir()
+            .expect("tempdir");
+        let [bin, out, tmp, log] = ["bin", "out", "tmp", "log"].map(|f| dir.path().join(f));
+        for sub in [&bin, &out, &tmp] {
+            fs::create_dir(sub).expect("mkdir");
+        }
+        for (name, info) in [("docker", docker_info), ("podman", 0)] {
+            let script = format!(
+                "#!/bin/sh\n\
+                 echo \"{name} $*\" >> '{log}'\n\
+                 case $1 in\n\
+                 info) exit {info} ;;\n\
+                 build) for context; do :; done; echo \"  context: $(ls -A \"$context\")\" >> '{log}' ;;\n\
+                 esac\n",
+                log = log.display()
+            );
+            program::write(&bin.join(name), script.as_bytes(), 0o755);
+        }
+        let caller = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        let out = run(
+            Command::new(repo().join("docker/build-image"))
+                .env("PATH", format!("{}:{caller}", bin.display()))
+                .env("HERMES_BIN_DIR", bins::bin_dir())
+                .env("OUT", out)
+                .env("TMPDIR", tmp)
+                .env_remove("BUILDER")
+                .env_remove("IMAGE"),
+            Duration::from_secs(60),
+        );
+        FakeEngines { dir, out }
+    }
+
+    fn out_dir(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    fn logged(&self) -> Vec<String> {
+        let log = fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+        log.lines().map(str::to_owned).collect()
+    }
+
+    /// The build context the stand-in `<engine> build` was given, which
+    /// must be in the script's scratch dir in TMPDIR.
+    fn context(&self, engine: &str) -> String {
+        let logged = self.logged();
+        let build = logged
+            .iter()
+            .find(|l| l.starts_with(&format!("{engine} build ")))
+            .unwrap_or_else(|| panic!("no {engine} build: {logged:#?}\n{:?}", self.out));
+        let context = build.rsplit(' ').next().expect("a last word");
+        assert_eq!(
+            Path::new(context).parent().and_then(Path::parent),
+            Some(self.tmp().as_path()),
+            "the context is not <TMPDIR>/<scratch dir>/context: {build}"
+        );
+        context.to_owned()
+    }
+
+    /// The script removed its scratch dir (`mktemp -d` in TMPDIR).
+    fn assert_left_nothing_in_tmp(&self) {
+        let left: Vec<_> = fs::read_dir(self.tmp())
+            .expect("read TMPDIR")
+            .map(|e| e.expect("an entry").path())
+            .collect();
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    }
+}
+
+/// `make image` picks its engine: docker where `docker info` answers (an
+/// engine runs), podman where it fails (a docker client without one), each
+/// given the Dockerfile, both tags and a context of the heartbeat alone.
+/// Either way the script's scratch dir goes.
+#[test]
+fn build_image_script_builds_with_docker_only_where_docker_info_answers() {
+    let version = env!("CARGO_PKG_VERSION");
+    let build = format!(
+        "-f {} -t hermes-heartbeat:{version} -t hermes-heartbeat:latest",
+        repo().join("docker/Dockerfile.heartbeat").display()
+    );
+
+    let engine = FakeEngines::run(0);
+    assert_eq!(engine.out.code, 0, "{:?}", engine.out);
+    let context = engine.context("docker");
+    assert_eq!(
+        engine.logged(),
+        [
+            "docker info".to_owned(),
+            format!("docker build {build} {context}"),
+            "  context: hermes-heartbeat".to_owned(),
+        ],
+        "with docker info answering"
+    );
+    engine.assert_left_nothing_in_tmp();
+
+    let engine = FakeEngines::run(1);
+    assert_eq!(engine.out.code, 0, "{:?}", engine.out);
+    let context = engine.context("podman");
+    let archive = engine
+        .out_dir()
+        .join(format!("hermes-heartbeat-{version}.oci.tar"));
+    assert_eq!(
+        engine.logged(),
+        [
+            "docker info".to_owned(),
+            format!("podman build --isolation chroot {build} {context}"),
+            "  context: hermes-heartbeat".to_owned(),
+            format!(
+                "podman save --format oci-archive -o {} hermes-heartbeat:{version}",
+                archive.display()
+            ),
+        ],
+        "with docker info failing"
+    );
+    assert!(
+        engine
+            .out
+            .stdout
+            .contains(&format!("Built hermes-heartbeat:{version} with podman")),
+        "{:?}",
+        engine.out
+    );
+    engine.assert_left_nothing_in_tmp();
 }
