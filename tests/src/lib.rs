@@ -13,3 +13,5 @@ pub mod rng;
 pub mod run;
 pub mod s6;
 pub mod signals;
+pub mod stand_ins;
+pub mod tree;

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use hermes_e2e::podman::{self, Container, Podman};
 use hermes_e2e::run::{Output, run};
-use hermes_e2e::{bins, proc, program};
+use hermes_e2e::stand_ins::StandIns;
+use hermes_e2e::{bins, proc, tree};
 
 /// `podman stop -t 10`: the grace after which podman would SIGKILL.
 const GRACE_SECS: u32 = 10;
@@ -47,34 +48,6 @@ fn heartbeat_container_starts_and_stays_running() {
         "PID 1 is not the heartbeat"
     );
     assert_eq!(proc::state(pid1), Some('S'), "PID 1 is not asleep");
-}
-
-/// The files of an image, each as (path inside, kind: 'd' directory, 'f'
-/// regular file, '?' anything else, mode, uid, gid), sorted. The image's
-/// root itself is left out: its layers hold no entry for `/`, so the root's
-/// mode is the store's (vfs makes it 0555), not the image's.
-fn image_files(root: &Path) -> Vec<(PathBuf, char, u32, u32, u32)> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        for entry in entries {
-            let path = entry.expect("an entry of the image").path();
-            let meta = fs::symlink_metadata(&path).expect("stat");
-            let kind = match meta.file_type() {
-                t if t.is_dir() => 'd',
-                t if t.is_file() => 'f',
-                _ => '?',
-            };
-            if kind == 'd' {
-                dirs.push(path.clone());
-            }
-            let inside = path.strip_prefix(root).expect("inside").to_path_buf();
-            files.push((inside, kind, meta.mode() & 0o7777, meta.uid(), meta.gid()));
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The ids `pid` has in its own user namespace, from its /proc status
@@ -120,25 +93,14 @@ fn heartbeat_image_holds_only_the_binary_and_runs_it_as_nobody() {
         "65534:65534",
         "the image's user"
     );
+    // The image's root itself is not compared: its layers hold no entry
+    // for `/`, so its mode is the store's (vfs makes it 0555).
     let root = podman.image_mount(&image);
-    let files = image_files(&root);
-    let binary = fs::read(root.join("usr/local/bin/hermes-heartbeat"));
+    let holds = std::panic::catch_unwind(|| tree::assert_holds_only_the_heartbeat(&root));
     podman.image_unmount(&image);
-    let expected: Vec<(PathBuf, char, u32, u32, u32)> = [
-        ("usr", 'd'),
-        ("usr/local", 'd'),
-        ("usr/local/bin", 'd'),
-        ("usr/local/bin/hermes-heartbeat", 'f'),
-    ]
-    .into_iter()
-    .map(|(path, kind)| (PathBuf::from(path), kind, 0o755, 0, 0))
-    .collect();
-    assert_eq!(files, expected, "the image's files");
-    assert!(
-        binary.expect("read the image's hermes-heartbeat")
-            == fs::read(bins::heartbeat()).expect("read the built hermes-heartbeat"),
-        "the image's hermes-heartbeat is not the built one"
-    );
+    if let Err(failed) = holds {
+        std::panic::resume_unwind(failed);
+    }
 
     let container = podman.run_detached(&image, &[], &[]);
     container.wait_settled();
@@ -526,36 +488,32 @@ fn repo() -> PathBuf {
 /// `build`, what its context holds) and exits 0, but `docker info` exits
 /// `docker_info`. OUT and TMPDIR are empty dirs of the run's own.
 struct FakeEngines {
-    dir: tempfile::TempDir,
+    fakes: StandIns,
     out: Output,
 }
 
 impl FakeEngines {
     fn run(docker_info: i32) -> FakeEngines {
-        let dir = tempfile::Builder::new()
-            .prefix("hermes-fake-engines-")
-            .tempdir()
-            .expect("tempdir");
-        let [bin, out, tmp, log] = ["bin", "out", "tmp", "log"].map(|f| dir.path().join(f));
-        for sub in [&bin, &out, &tmp] {
+        let fakes = StandIns::new("hermes-fake-engines-");
+        let [out, tmp] = ["out", "tmp"].map(|f| fakes.dir().join(f));
+        for sub in [&out, &tmp] {
             fs::create_dir(sub).expect("mkdir");
         }
         for (name, info) in [("docker", docker_info), ("podman", 0)] {
-            let script = format!(
-                "#!/bin/sh\n\
-                 echo \"{name} $*\" >> '{log}'\n\
-                 case $1 in\n\
-                 info) exit {info} ;;\n\
-                 build) for context; do :; done; echo \"  context: $(ls -A \"$context\")\" >> '{log}' ;;\n\
-                 esac\n",
-                log = log.display()
+            fakes.add(
+                name,
+                &format!(
+                    "case $1 in\n\
+                     info) exit {info} ;;\n\
+                     build) for context; do :; done; echo \"  context: $(ls -A \"$context\")\" >> '{log}' ;;\n\
+                     esac",
+                    log = fakes.log().display()
+                ),
             );
-            program::write(&bin.join(name), script.as_bytes(), 0o755);
         }
-        let caller = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
         let out = run(
             Command::new(repo().join("docker/build-image"))
-                .env("PATH", format!("{}:{caller}", bin.display()))
+                .env("PATH", fakes.path())
                 .env("HERMES_BIN_DIR", bins::bin_dir())
                 .env("OUT", out)
                 .env("TMPDIR", tmp)
@@ -563,20 +521,19 @@ impl FakeEngines {
                 .env_remove("IMAGE"),
             Duration::from_secs(60),
         );
-        FakeEngines { dir, out }
+        FakeEngines { fakes, out }
     }
 
     fn out_dir(&self) -> PathBuf {
-        self.dir.path().join("out")
+        self.fakes.dir().join("out")
     }
 
     fn tmp(&self) -> PathBuf {
-        self.dir.path().join("tmp")
+        self.fakes.dir().join("tmp")
     }
 
     fn logged(&self) -> Vec<String> {
-        let log = fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
-        log.lines().map(str::to_owned).collect()
+        self.fakes.logged()
     }
 
     /// The build context the stand-in `<engine> build` was given, which

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hermes_e2e::program;
 use hermes_e2e::run::{Output, run};
+use hermes_e2e::stand_ins::StandIns;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const MUSL: &str = "x86_64-unknown-linux-musl";
@@ -24,76 +24,31 @@ fn repo() -> PathBuf {
         .expect("the repository")
 }
 
-/// A temp dir whose `bin/` holds stand-in programs, each appending
-/// `<name> <args>` (and the variables named in `env_shown`) to `log`.
-struct StandIns {
-    dir: tempfile::TempDir,
+/// `program args...` run in the repository with `fakes` first on PATH and
+/// none of an outer make's variables.
+fn run_with(fakes: &StandIns, program: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(repo())
+        .env("PATH", fakes.path())
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("HERMES_BIN_DIR")
+        .env_remove("HERMES_HEARTBEAT_PATH")
+        .env_remove("HERMES_REQUIRE_PODMAN");
+    run(&mut cmd, LIMIT)
 }
 
-impl StandIns {
-    fn new() -> StandIns {
-        let dir = tempfile::Builder::new()
-            .prefix("hermes-project-files-")
-            .tempdir()
-            .expect("tempdir");
-        fs::create_dir(dir.path().join("bin")).expect("mkdir");
-        StandIns { dir }
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("log")
-    }
-
-    fn logged(&self) -> Vec<String> {
-        fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// A stand-in `name` that logs its arguments, then runs `body` (sh).
-    fn add(&self, name: &str, body: &str) {
-        let script = format!(
-            "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-            self.log().display()
-        );
-        program::write(
-            &self.dir.path().join("bin").join(name),
-            script.as_bytes(),
-            0o755,
-        );
-    }
-
-    /// PATH with the stand-ins first, then the caller's (rustup's
-    /// directory included).
-    fn path(&self) -> String {
-        let caller = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-        format!("{}:{caller}", self.dir.path().join("bin").display())
-    }
-
-    /// `program args...` run in the repository with the stand-ins first on
-    /// PATH and none of an outer make's variables.
-    fn run(&self, program: &str, args: &[&str]) -> Output {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .current_dir(repo())
-            .env("PATH", self.path())
-            .env_remove("MAKEFLAGS")
-            .env_remove("MFLAGS")
-            .env_remove("MAKELEVEL")
-            .env_remove("HERMES_BIN_DIR")
-            .env_remove("HERMES_HEARTBEAT_PATH")
-            .env_remove("HERMES_REQUIRE_PODMAN");
-        run(&mut cmd, LIMIT)
-    }
+fn stand_ins() -> StandIns {
+    StandIns::new("hermes-project-files-")
 }
 
 // --- Makefile -------------------------------------------------------------------
 
 #[test]
 fn make_test_installs_s6_podman_and_the_musl_target_before_testing() {
-    let out = StandIns::new().run("make", &["-n", "test"]);
+    let out = run_with(&stand_ins(), "make", &["-n", "test"]);
     assert_eq!(out.code, 0, "{out:?}");
     let lines = out.stdout_lines();
     let at = |wanted: &str| {
@@ -116,7 +71,7 @@ fn make_test_installs_s6_podman_and_the_musl_target_before_testing() {
         ("rootfs", "docker/build-rootfs"),
         ("demo", "scripts/demo"),
     ] {
-        let out = StandIns::new().run("make", &["-n", target]);
+        let out = run_with(&stand_ins(), "make", &["-n", target]);
         assert!(out.stdout_lines().contains(&runs), "make {target}: {out:?}");
     }
 }
@@ -125,7 +80,7 @@ fn make_test_installs_s6_podman_and_the_musl_target_before_testing() {
 fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
     // The stand-in cargo logs what the build and the suites are given,
     // and fails `cargo test`.
-    let fakes = StandIns::new();
+    let fakes = stand_ins();
     let log = fakes.log();
     fakes.add(
         "cargo",
@@ -134,15 +89,16 @@ fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
             log.display()
         ),
     );
-    let cargo = fakes.dir.path().join("bin/cargo");
+    let cargo = fakes.program("cargo");
     // Where the static binaries are looked for (`ls -l` after the build),
     // here a place of this test's own: the stand-in builds nothing.
-    let bin_dir = fakes.dir.path().join("static");
+    let bin_dir = fakes.dir().join("static");
     fs::create_dir(&bin_dir).expect("mkdir");
     for name in ["hermes-heartbeat", "gatewayctl"] {
         fs::write(bin_dir.join(name), "").expect("write");
     }
-    let out = fakes.run(
+    let out = run_with(
+        &fakes,
         "make",
         &[
             "test",
@@ -175,7 +131,7 @@ fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
 /// and make, which logs HERMES_REQUIRE_PODMAN; `cargo_fmt_rc` and `make_rc`
 /// are their exit codes.
 fn ci_stand_ins(cargo_fmt_rc: i32, make_rc: i32) -> StandIns {
-    let fakes = StandIns::new();
+    let fakes = stand_ins();
     let log = fakes.log();
     fakes.add("rustup", "printf 'clippy-x86_64\\nrustfmt-x86_64\\n'");
     fakes.add(
@@ -195,7 +151,7 @@ fn ci_stand_ins(cargo_fmt_rc: i32, make_rc: i32) -> StandIns {
 #[test]
 fn ci_run_checks_format_and_lints_then_runs_make_test_requiring_podman() {
     let fakes = ci_stand_ins(0, 0);
-    let out = fakes.run("bash", &[".ci/run"]);
+    let out = run_with(&fakes, "bash", &[".ci/run"]);
     assert_eq!(out.code, 0, "{out:?}");
     let logged = fakes.logged();
     for wanted in [
@@ -213,10 +169,10 @@ fn ci_run_checks_format_and_lints_then_runs_make_test_requiring_podman() {
 
 #[test]
 fn ci_run_fails_when_make_test_fails_or_the_format_is_off() {
-    let out = ci_stand_ins(0, 2).run("bash", &[".ci/run"]);
+    let out = run_with(&ci_stand_ins(0, 2), "bash", &[".ci/run"]);
     assert_ne!(out.code, 0, "passed with make test failing: {out:?}");
     let fakes = ci_stand_ins(1, 0);
-    let out = fakes.run("bash", &[".ci/run"]);
+    let out = run_with(&fakes, "bash", &[".ci/run"]);
     assert_ne!(out.code, 0, "passed with the format off: {out:?}");
     assert!(
         !fakes.logged().iter().any(|l| l.starts_with("make")),
@@ -231,8 +187,8 @@ fn ci_run_fails_when_make_test_fails_or_the_format_is_off() {
 /// installed, `id -u` prints `uid`, and `apt-get install` fails until an
 /// `apt-get update` has run (as on a fresh machine with stale lists).
 fn apt_stand_ins(installed: &[&str], uid: u32) -> StandIns {
-    let fakes = StandIns::new();
-    let updated = fakes.dir.path().join("updated");
+    let fakes = stand_ins();
+    let updated = fakes.dir().join("updated");
     let known = installed.join(" ");
     fakes.add(
         "dpkg-query",
@@ -254,7 +210,11 @@ fn apt_stand_ins(installed: &[&str], uid: u32) -> StandIns {
 #[test]
 fn ensure_packages_installs_exactly_the_missing_ones() {
     let fakes = apt_stand_ins(&["s6", "runc"], 0);
-    let out = fakes.run("scripts/ensure-packages", &["s6", "podman", "runc", "tini"]);
+    let out = run_with(
+        &fakes,
+        "scripts/ensure-packages",
+        &["s6", "podman", "runc", "tini"],
+    );
     assert_eq!(out.code, 0, "{out:?}");
     let installs: Vec<String> = fakes
         .logged()
@@ -276,7 +236,7 @@ fn ensure_packages_installs_exactly_the_missing_ones() {
 #[test]
 fn ensure_packages_with_nothing_missing_runs_no_apt_get_even_as_non_root() {
     let fakes = apt_stand_ins(&["s6", "podman"], 1000);
-    let out = fakes.run("scripts/ensure-packages", &["s6", "podman"]);
+    let out = run_with(&fakes, "scripts/ensure-packages", &["s6", "podman"]);
     assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
     assert!(
         !fakes.logged().iter().any(|l| l.starts_with("apt-get")),
@@ -288,7 +248,7 @@ fn ensure_packages_with_nothing_missing_runs_no_apt_get_even_as_non_root() {
 #[test]
 fn ensure_packages_missing_some_as_non_root_says_what_is_needed() {
     let fakes = apt_stand_ins(&["s6"], 1000);
-    let out = fakes.run("scripts/ensure-packages", &["s6", "podman"]);
+    let out = run_with(&fakes, "scripts/ensure-packages", &["s6", "podman"]);
     assert_eq!(
         (out.code, out.stderr.as_str()),
         (1, "ensure-packages: root is needed to install: podman\n"),

@@ -13,7 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use hermes_e2e::run::{Output, run};
-use hermes_e2e::{bins, proc, program};
+use hermes_e2e::{bins, proc, program, tree};
 
 /// The demo takes about 10 s on 2 cores (a 2 s idle check among its steps).
 const DEMO_LIMIT: Duration = Duration::from_secs(120);
@@ -302,49 +302,18 @@ fn build_rootfs(script: &Path, rootfs: Option<&Path>) {
     assert_eq!(out.code, 0, "{out:?}");
 }
 
-/// `root` holds what `COPY` makes of Dockerfile.heartbeat: the static
-/// heartbeat at /usr/local/bin, a regular file (not a link to a host path),
-/// in directories of mode 0755, and nothing else. And the heartbeat runs
-/// there, as the script's own comment shows (`unshare --root`).
+/// `root` holds what `COPY` makes of Dockerfile.heartbeat (see
+/// [`tree::assert_holds_only_the_heartbeat`]), is itself mode 0755, and the
+/// heartbeat runs there, as the script's own comment shows
+/// (`unshare --root`).
 fn assert_holds_exactly_the_heartbeat(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    // (path inside, 'd' directory / 'f' regular file / '?' other, mode)
-    let mut entries = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let meta = fs::symlink_metadata(&d).expect("stat");
-        let inside = d.strip_prefix(root).expect("inside").to_path_buf();
-        entries.push((inside, 'd', meta.permissions().mode() & 0o7777));
-        for entry in fs::read_dir(&d).expect("read the rootfs") {
-            let path = entry.expect("rootfs entry").path();
-            let meta = fs::symlink_metadata(&path).expect("stat");
-            if meta.is_dir() {
-                dirs.push(path);
-            } else {
-                let kind = if meta.is_file() { 'f' } else { '?' };
-                let inside = path.strip_prefix(root).expect("inside").to_path_buf();
-                entries.push((inside, kind, meta.permissions().mode() & 0o7777));
-            }
-        }
-    }
-    entries.sort();
-    let expected: Vec<(PathBuf, char, u32)> = [
-        ("", 'd'),
-        ("usr", 'd'),
-        ("usr/local", 'd'),
-        ("usr/local/bin", 'd'),
-        ("usr/local/bin/hermes-heartbeat", 'f'),
-    ]
-    .into_iter()
-    .map(|(path, kind)| (PathBuf::from(path), kind, 0o755))
-    .collect();
-    assert_eq!(entries, expected);
-    assert_eq!(
-        fs::read(root.join("usr/local/bin/hermes-heartbeat"))
-            .expect("read the installed heartbeat"),
-        fs::read(bins::heartbeat()).expect("read the built heartbeat"),
-        "the rootfs holds another binary"
-    );
+    tree::assert_holds_only_the_heartbeat(root);
+    let mode = fs::metadata(root)
+        .expect("stat the root")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "the root's mode");
     let out = run(
         Command::new("unshare")
             .args(["--pid", "--fork", "--root"])
