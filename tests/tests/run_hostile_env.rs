@@ -604,26 +604,44 @@ fn bad_heartbeat_falls_through_to_the_real_one_beside_gatewayctl() {
     running.survives_all_but_term();
 }
 
-#[test]
-fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
-    // With /proc hidden, `/proc/self/exe` cannot be read: only the absolute
-    // argv[0] tells gatewayctl which directory it is in. Nothing else has a
-    // heartbeat (HERMES_HEARTBEAT unset, the built-in path hidden).
-    let setup = Setup::new();
+/// A copy of gatewayctl with a real heartbeat beside it, alone in a
+/// directory of `setup`'s; gives (the copy, the heartbeat).
+fn together(setup: &Setup) -> (PathBuf, PathBuf) {
     let dir = setup.scratch.path().join("together");
     fs::create_dir_all(&dir).expect("mkdir");
     let copy = dir.join("gatewayctl");
     let heartbeat = dir.join("hermes-heartbeat");
     program::copy(&bins::gatewayctl(), &copy);
     program::copy(&bins::heartbeat(), &heartbeat);
-    let (mut cmd, stderr) = setup.command(&copy, None, &[], true);
-    let running = Running::start(&mut cmd, stderr);
-    proc::wait_until(LIMIT, "the exec of the heartbeat beside argv[0]", || {
-        running.exe().as_deref() == Some(heartbeat.as_path())
+    (copy, heartbeat)
+}
+
+/// `cmd`, started, hands gateway-default to s6 and becomes `heartbeat`,
+/// with only the breadcrumb said (no hold, no failed candidate).
+fn assert_becomes(setup: &Setup, cmd: &mut Command, stderr: PathBuf, heartbeat: &Path) {
+    let running = Running::start(cmd, stderr);
+    proc::wait_until(LIMIT, "the exec of the heartbeat beside gatewayctl", || {
+        assert!(
+            !running.stderr().contains(HOLD_NOTICE),
+            "held in-process: {}",
+            running.stderr()
+        );
+        running.exe().as_deref() == Some(heartbeat)
     });
     assert_lines(&running.stderr(), &[Line::exact(BREADCRUMB)]);
     assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
     running.survives_all_but_term();
+}
+
+#[test]
+fn without_proc_the_heartbeat_beside_an_absolute_argv0_is_exec_d() {
+    // With /proc hidden, `/proc/self/exe` cannot be read: only the absolute
+    // argv[0] tells gatewayctl which directory it is in. Nothing else has a
+    // heartbeat (HERMES_HEARTBEAT unset, the built-in path hidden).
+    let setup = Setup::new();
+    let (copy, heartbeat) = together(&setup);
+    let (mut cmd, stderr) = setup.command(&copy, None, &[], true);
+    assert_becomes(&setup, &mut cmd, stderr, &heartbeat);
 }
 
 #[test]
@@ -633,25 +651,9 @@ fn the_heartbeat_beside_gatewayctl_is_found_through_proc_even_with_a_relative_ar
     // in. Nothing else has a heartbeat (HERMES_HEARTBEAT unset, the built-in
     // path hidden).
     let setup = Setup::new();
-    let dir = setup.scratch.path().join("together");
-    fs::create_dir_all(&dir).expect("mkdir");
-    let copy = dir.join("gatewayctl");
-    let heartbeat = dir.join("hermes-heartbeat");
-    program::copy(&bins::gatewayctl(), &copy);
-    program::copy(&bins::heartbeat(), &heartbeat);
-    let path = dir.to_str().expect("UTF-8 path");
+    let (copy, heartbeat) = together(&setup);
+    let path = copy.parent().and_then(Path::to_str).expect("UTF-8 path");
     let (mut cmd, stderr) = setup.command(&copy, Some(path), &[], false);
     cmd.arg0("gatewayctl");
-    let running = Running::start(&mut cmd, stderr);
-    proc::wait_until(LIMIT, "the exec of the heartbeat beside gatewayctl", || {
-        assert!(
-            !running.stderr().contains(HOLD_NOTICE),
-            "held in-process: {}",
-            running.stderr()
-        );
-        running.exe().as_deref() == Some(heartbeat.as_path())
-    });
-    assert_lines(&running.stderr(), &[Line::exact(BREADCRUMB)]);
-    assert!(setup.s6.wait_svstat("default", "up", |s| s.up).want_up);
-    running.survives_all_but_term();
+    assert_becomes(&setup, &mut cmd, stderr, &heartbeat);
 }
