@@ -7,9 +7,10 @@
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hermes_e2e::ns::{Mount, in_private_mounts};
 use hermes_e2e::program;
 use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
@@ -102,6 +103,7 @@ fn invalid_profile_names_exit_2_in_one_line_and_run_no_s6_program() {
             vec!["--profile", &name, "restart"],
             vec!["-p", &name, "status"],
             vec!["-p", &name, "start", "--wait"],
+            vec!["-p", &name, "list"],
         ];
         for args in forms {
             let out = ctl_with_bindir(&s6, &bindir, &args);
@@ -196,6 +198,20 @@ fn run_with_an_invalid_profile_exits_2_and_neither_s6_nor_command_runs() {
                 );
             }
         }
+    }
+    // Even where run would not use the profile: as the supervised child,
+    // and outside s6 (no scan directory named).
+    let mut supervised = s6.gatewayctl();
+    supervised
+        .env("HERMES_S6_BINDIR", &bindir)
+        .env("HERMES_S6_SUPERVISED_CHILD", "1");
+    for (what, mut cmd) in [
+        ("supervised child", supervised),
+        ("outside s6", s6::gatewayctl_clean()),
+    ] {
+        cmd.args(["-p", "BAD", "run", "--"]).args(commands[1]);
+        let out = run(&mut cmd, Duration::from_secs(30));
+        assert_one_error_line(&out, 2, what);
     }
     assert_eq!(calls(&log), "", "an s6 program ran for an invalid name");
     assert!(!marker.exists(), "COMMAND ran for an invalid name");
@@ -401,6 +417,34 @@ fn s6_bindir_without_s6_svstat_says_so_once_for_status_and_restart() {
     }
     assert_eq!(calls(&log), "", "an s6 program ran");
     assert_eq!(s6.desired_state("coder"), None);
+}
+
+#[test]
+fn list_runs_no_s6_program_so_needs_none() {
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let empty = s6.root().join("no-s6-here");
+    fs::create_dir(&empty).expect("mkdir");
+    let out = ctl_with_bindir(&s6, &empty, &["list"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "coder\n"), "{out:?}");
+}
+
+#[test]
+fn with_s6_nowhere_the_usual_places_are_named_in_their_order() {
+    // /usr/bin hidden (Debian's s6 is there): none of the places has it.
+    let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let mut cmd = s6.gatewayctl();
+    cmd.env_remove("HERMES_S6_BINDIR").args(["stop", "coder"]);
+    in_private_mounts(&mut cmd, vec![Mount::empty_tmpfs(Path::new("/usr/bin"))]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            1,
+            "✗ s6-svc not found (looked in /command, /package/admin/s6/command, /usr/bin, /bin, /usr/local/bin)\n"
+        ),
+        "{out:?}"
+    );
+    assert!(s6.svstat("coder").up);
 }
 
 #[test]

@@ -263,3 +263,22 @@ fn wait_defaults_to_10_s_and_a_timeout_is_sent_in_whole_milliseconds() {
         format!("-wD -T 10000 -d {dir}\n-wu -T 1 -u {dir}\n")
     );
 }
+
+#[test]
+fn restart_of_a_down_gateway_is_a_start_with_a_fractional_timeout_in_milliseconds() {
+    // Down: brought up (`-u`, waited for with `-wu`), not restarted; and
+    // 1.5 s reaches s6 as 1500 ms, fraction and all.
+    let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
+    let bindir = recording_s6_bindir(&s6);
+    let mut cmd = s6.gatewayctl();
+    cmd.env("HERMES_S6_BINDIR", &bindir)
+        .args(["restart", "-T", "1.5", "coder"]);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out:?}");
+    let dir = s6.service_dir("coder").display().to_string();
+    assert_eq!(
+        fs::read_to_string(bindir.join("s6-svc.args")).unwrap_or_default(),
+        format!("-wu -T 1500 -u {dir}\n")
+    );
+    assert!(s6.svstat("coder").up);
+}

@@ -120,10 +120,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_parent_named_exactly_profiles_makes_hermes_home_a_profile() {
+        for home in ["/r/Profiles/coder", "/r/profile/coder", "/r/PROFILES/coder"] {
+            let h = Homes::from_hermes_home(Path::new(home));
+            assert_eq!(h.root, PathBuf::from(home));
+            assert_eq!(h.profile_from_env, None, "{home}");
+        }
+    }
+
+    #[test]
     fn unset_or_empty_hermes_home_means_opt_data() {
         for value in [None, Some(std::ffi::OsString::new())] {
             let h = Homes::from_var(value.clone());
-            assert_eq!(h.root, PathBuf::from(DEFAULT_ROOT), "{value:?}");
+            assert_eq!(h.root, PathBuf::from("/opt/data"), "{value:?}");
             assert_eq!(h.profile_from_env, None, "{value:?}");
         }
         let h = Homes::from_var(Some("/srv/hermes".into()));
