@@ -2,9 +2,11 @@
 //! real PID namespaces, real orphans. Exit codes are checked as exit codes:
 //! a death by SIGTERM is a failure, not "143".
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -317,6 +319,44 @@ exec "$0" -s"#;
 }
 
 #[test]
+fn as_a_plain_child_without_s_it_reaps_its_own_children_in_any_process_group() {
+    // Two children it inherits from the shell that execs it, blocked on
+    // its stdin: one in the heartbeat's process group, one in a session of
+    // its own (`waitpid(-1)`, not 0). Released by the test, both are
+    // reaped, though the heartbeat is neither PID 1 nor a subreaper.
+    let (release_r, release_w) = proc::pipe();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        // An asynchronous list's stdin is /dev/null unless redirected.
+        "exec 3<&0; read x <&3 & setsid sh -c 'read x <&3' & exec \"$0\"",
+    ])
+    .arg(bins::heartbeat())
+    .stdin(release_r)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let mut hb = start(&mut cmd);
+    drop(cmd);
+    let pid = hb.pid();
+    let own_group = |kid: &i32| {
+        fs::read_to_string(format!("/proc/{kid}/stat")).is_ok_and(|stat| {
+            let after_comm = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            after_comm.split_whitespace().nth(2) == Some(&kid.to_string())
+        })
+    };
+    proc::wait_until(LIMIT, "two children, one in a group of its own", || {
+        let kids = proc::children(pid);
+        kids.len() == 2 && kids.iter().filter(|k| own_group(k)).count() == 1
+    });
+    drop(release_w);
+    proc::wait_until(LIMIT, "the heartbeat to reap both children", || {
+        proc::children(pid).is_empty()
+    });
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
 fn idle_for_two_seconds_it_makes_no_context_switch() {
     let mut hb = start(&mut heartbeat(&[]));
     let before = proc::context_switches(hb.pid());
@@ -462,26 +502,56 @@ fn inherited_descriptors_are_closed_even_where_close_range_fails() {
 }
 
 #[test]
-fn a_refused_chdir_or_subreaper_call_at_start_up_is_exit_1_with_one_line() {
+fn a_refused_system_call_at_start_up_is_exit_1_with_one_line_and_no_readiness() {
+    // Each call start-up needs, refused in turn (seccomp): one line naming
+    // it, exit 1, and no readiness newline (s6 must not be told "ready"
+    // for a process about to fail).
     for (nr, args, doing) in [
-        (SYS_CHDIR, &[][..], "cannot chdir to /"),
+        (libc::SYS_rt_sigprocmask, &[][..], "cannot block signals"),
+        (
+            libc::SYS_rt_sigaction,
+            &[],
+            "cannot reset a signal's inherited disposition",
+        ),
+        (SYS_CHDIR, &[], "cannot chdir to /"),
         (SYS_PRCTL, &["-s"], "cannot become a child subreaper"),
     ] {
+        let (ready_r, ready_w) = proc::pipe();
+        let w = ready_w.as_raw_fd();
         let mut cmd = Command::new(bins::heartbeat());
-        cmd.args(args);
-        // SAFETY: refuse_syscall only makes async-signal-safe system calls;
-        // runs in the child, after std's own chdir.
+        cmd.args(args).args(["-r", "903"]);
+        // SAFETY: dup_onto and refuse_syscall only make async-signal-safe
+        // system calls; runs in the child, after std's own chdir.
         unsafe {
-            cmd.pre_exec(move || refuse_syscall(nr, libc::EPERM));
+            cmd.pre_exec(move || {
+                dup_onto(w, 903)?;
+                refuse_syscall(nr, libc::EPERM)
+            });
         }
         let out = run(&mut cmd, LIMIT);
+        drop(cmd);
+        drop(ready_w);
         assert_eq!(out.code, 1, "{doing}: {out:?}");
         assert!(out.stdout.is_empty(), "{doing}: {out:?}");
         assert_eq!(
             out.stderr,
             format!("hermes-heartbeat: {doing} (errno {})\n", libc::EPERM),
         );
+        assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b""[..]), "{doing}");
     }
+}
+
+#[test]
+fn without_s_it_never_asks_to_be_a_subreaper() {
+    // prctl refused: only `-s` needs it.
+    let mut cmd = heartbeat(&[]);
+    // SAFETY: refuse_syscall only makes async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(|| refuse_syscall(SYS_PRCTL, libc::EPERM));
+    }
+    let mut hb = start(&mut cmd);
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
 }
 
 #[test]
@@ -572,6 +642,11 @@ fn unopened_ready_fd_is_a_start_up_failure_exit_1_with_one_line() {
         (&["--ready-fd=9"], 9),
         (&["-r", "70000"], 70000),
         (&["--ready-fd=2147483647"], i32::MAX),
+        // The last -r counts, however each is spelled.
+        (&["-r", "1", "-r", "9"], 9),
+        (&["-r1", "-r9"], 9),
+        (&["--ready-fd=1", "--ready-fd", "9"], 9),
+        (&["--ready-fd", "1", "-sr9"], 9),
     ] {
         let mut cmd = Command::new(bins::heartbeat());
         cmd.args(args);
@@ -598,6 +673,28 @@ fn ready_fd_receives_one_newline_and_is_closed() {
     let (mut hb, ready_r) = spawn_with_ready_fd();
     assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b"\n"[..]));
     wait_asleep(hb.pid());
+    hb.signal(libc::SIGTERM);
+    assert_eq!(exit_of(&mut hb), 143);
+}
+
+#[test]
+fn with_a_ready_fd_the_other_inherited_descriptors_are_closed_too() {
+    let (ready_r, ready_w) = proc::pipe();
+    let w = ready_w.as_raw_fd();
+    let mut cmd = heartbeat(&["-r", "903"]);
+    // SAFETY: dup_onto is async-signal-safe; runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            dup_onto(2, 901)?;
+            dup_onto(w, 903)
+        });
+    }
+    let mut hb = Proc::spawn(&mut cmd);
+    drop(cmd);
+    drop(ready_w);
+    assert_eq!(read_to_eof(ready_r).as_deref(), Some(&b"\n"[..]));
+    wait_asleep(hb.pid());
+    assert_eq!(proc::open_fds(hb.pid()), [0, 1, 2]);
     hb.signal(libc::SIGTERM);
     assert_eq!(exit_of(&mut hb), 143);
 }
@@ -723,6 +820,13 @@ fn usage_errors_exit_2_with_exactly_one_line() {
         &["--version=1"],
         &["--ready-fd=", "1"],
         &["-r", "3x"],
+        // Near misses: no abbreviations, no other case, no stray dash.
+        &["-v"],
+        &["-S"],
+        &["--quie"],
+        &["--quiett"],
+        &["--Version"],
+        &["-s-q"],
     ] {
         let out = run(Command::new(bins::heartbeat()).args(args), LIMIT);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
@@ -757,6 +861,63 @@ fn user_input_in_a_message_shows_control_bytes_as_question_marks_and_is_cut_at_4
     }
 }
 
+/// The usage synopsis, as README and DESIGN give it.
+const SYNOPSIS: &str = "usage: hermes-heartbeat [-s|--subreaper] [-q|--quiet] \
+     [-z|--exit-zero] [-r|--ready-fd N] | -h|--help | -V|--version";
+
+#[test]
+fn each_usage_error_is_its_exact_line_with_the_synopsis() {
+    let nines = "9".repeat(60);
+    let bees = format!("--{}", "b".repeat(46));
+    let cases: Vec<(Vec<OsString>, String)> = vec![
+        (
+            args(&["--ready-fd"]),
+            "option '--ready-fd' needs a value".into(),
+        ),
+        (args(&["-sr"]), "option '-r' needs a value".into()),
+        (
+            args(&["-r", "3x"]),
+            "bad ready fd '3x' (want a file descriptor number)".into(),
+        ),
+        (args(&["-sqx"]), "unknown option '-x'".into()),
+        (
+            args(&["--quiet=yes"]),
+            "unknown option '--quiet=yes'".into(),
+        ),
+        (args(&["extra"]), "unexpected argument 'extra'".into()),
+        (args(&["--", "-s"]), "unexpected argument '-s'".into()),
+        // Cut at 48 bytes, and the line still holds the whole synopsis.
+        (
+            args(&["-r", &nines]),
+            format!(
+                "bad ready fd '{}...' (want a file descriptor number)",
+                &nines[..48]
+            ),
+        ),
+        // 48 bytes exactly: whole, no "...".
+        (args(&[&bees]), format!("unknown option '{bees}'")),
+        // Only control bytes and DEL become '?': not a space, not UTF-8.
+        (args(&["--a b~"]), "unknown option '--a b~'".into()),
+        (
+            vec![OsString::from_vec(b"--\xc3\xa9\xff".to_vec())],
+            "unknown option '--\u{e9}\u{fffd}'".into(),
+        ),
+    ];
+    for (argv, what) in cases {
+        let out = run(Command::new(bins::heartbeat()).args(&argv), LIMIT);
+        assert_eq!(out.code, 2, "{argv:?}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("hermes-heartbeat: {what}; {SYNOPSIS}\n"),
+            "{argv:?}"
+        );
+    }
+}
+
+fn args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
 #[test]
 fn version_flag_prints_name_and_version() {
     for flag in ["--version", "-V"] {
@@ -775,7 +936,16 @@ fn help_flag_prints_the_usage_and_exits_0() {
     for flag in ["--help", "-h"] {
         let out = run(Command::new(bins::heartbeat()).arg(flag), LIMIT);
         assert_eq!(out.code, 0, "{out:?}");
-        assert!(out.stdout.starts_with("usage: hermes-heartbeat"), "{out:?}");
+        assert!(
+            out.stdout.starts_with(&format!("{SYNOPSIS}\n\n")),
+            "{out:?}"
+        );
+        for line in [
+            "SIGTERM, SIGINT, SIGHUP and SIGQUIT end it with 143, 130, 129 and 131.",
+            "Exit codes: 0 help/version or -z; 1 start-up system call failed; 2 usage error.",
+        ] {
+            assert!(out.stdout.contains(line), "{line}: {out:?}");
+        }
         // Every option explained, and the exit codes.
         for option in [
             "-s, --subreaper",
