@@ -282,3 +282,25 @@ fn restart_of_a_down_gateway_is_a_start_with_a_fractional_timeout_in_millisecond
     );
     assert!(s6.svstat("coder").up);
 }
+
+#[test]
+fn wait_timeout_with_an_unrecordable_state_warns_and_still_fails() {
+    let s6 = ScanDir::with(&[Gateway::new("stubborn").ignore_term()]);
+    let state = s6.state_file("stubborn");
+    fs::create_dir_all(&state).expect("a directory in place of the state file");
+    let out = s6.ctl(&["stop", "--wait", "-T", "1", "stubborn"]);
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "⚠ could not record the desired state in {}",
+            state.display()
+        )),
+        "{out:?}"
+    );
+    assert_eq!(
+        lines[1], "✗ gateway-stubborn did not stop within 1s (--timeout)",
+        "{out:?}"
+    );
+}

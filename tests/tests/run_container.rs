@@ -568,6 +568,98 @@ fn host_gatewayctl_with(env: &[(&str, &str)], args: &[&str]) -> Output {
 }
 
 #[test]
+fn supervised_child_runs_command_even_with_a_bad_scan_directory() {
+    // The gateway itself never dies of run: whatever scan directory it was
+    // given, it is not looked at.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_scandir = dir.path().to_str().expect("UTF-8 path").to_owned();
+    let missing = format!("{not_scandir}/missing");
+    let child = ("HERMES_S6_SUPERVISED_CHILD", "1");
+    for (env, args) in [
+        (
+            vec![child],
+            vec!["--scandir", &not_scandir, "run", "--", "sh", "-c", "exit 7"],
+        ),
+        (
+            vec![child, ("S6_PROFILE_GATEWAY_SCANDIR", &missing)],
+            vec!["run", "--", "sh", "-c", "exit 7"],
+        ),
+    ] {
+        let out = host_gatewayctl_with(&env, &args);
+        assert_eq!((out.code, out.stderr.as_str()), (7, ""), "{env:?} {args:?}");
+    }
+}
+
+#[test]
+fn foreground_command_is_looked_up_in_the_callers_path_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    program::write(&dir.path().join("true"), b"#!/bin/sh\nexit 42\n", 0o755);
+    program::write(
+        &dir.path().join("only-here"),
+        b"#!/bin/sh\nexit 43\n",
+        0o755,
+    );
+    let path = format!("{}:{CLEAN_PATH}", dir.path().display());
+    let env = [("PATH", path.as_str())];
+    for (command, code) in [("true", 42), ("only-here", 43)] {
+        let out = host_gatewayctl_with(&env, &["run", "--", command]);
+        assert_eq!((out.code, out.stderr.as_str()), (code, ""), "{command}");
+    }
+}
+
+#[test]
+fn foreground_command_gets_its_arguments_untouched() {
+    // Options of gatewayctl's, a second `--`, an empty argument: all
+    // COMMAND's own, in order.
+    let printf = "printf '%s|' \"$@\"";
+    let out = host_gatewayctl(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        printf,
+        "sh",
+        "-p",
+        "x",
+        "--all",
+        "--",
+        "--no-supervise",
+        "",
+        "-T",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "-p|x|--all|--|--no-supervise||-T|", ""),
+    );
+    let out = host_gatewayctl(&["run", "sh", "-c", printf, "sh", "--scandir", "-p"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "--scandir|-p|"));
+}
+
+#[test]
+fn a_failed_start_is_one_line_and_exit_1_with_nothing_exec_d() {
+    // Registered, but no supervisor runs it: s6-svc fails, and run exits 1
+    // rather than hand over to a heartbeat (here /bin/true, which would
+    // exit 0) or run COMMAND (exit 7).
+    let s6 = ScanDir::start();
+    s6.install(&[Gateway::new("default")]);
+    let scandir = s6.scandir().to_str().expect("UTF-8 path").to_owned();
+    let home = s6.home().to_str().expect("UTF-8 path").to_owned();
+    let env = [
+        ("HERMES_HOME", home.as_str()),
+        ("HERMES_HEARTBEAT", "/bin/true"),
+    ];
+    let args = ["--scandir", &scandir, "run", "--", "sh", "-c", "exit 7"];
+    let out = host_gatewayctl_with(&env, &args);
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    let lines = out.stderr_lines();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("✗ s6-svc start on 'gateway-default' failed (rc="),
+        "{out:?}"
+    );
+    assert_eq!(s6.desired_state("default"), None);
+}
+
+#[test]
 fn not_under_s6_runs_command_in_the_foreground() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");

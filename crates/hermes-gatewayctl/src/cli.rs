@@ -474,6 +474,13 @@ mod tests {
                 command: vec![]
             }
         );
+        assert_eq!(
+            command(&["run", "--", "sh", "--", "-x"]),
+            Command::Run {
+                no_supervise: false,
+                command: vec!["sh".into(), "--".into(), "-x".into()]
+            }
+        );
     }
 
     #[test]

@@ -237,6 +237,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_invalid_profile_hint_states_the_rule() {
+        assert_eq!(
+            Error::InvalidProfile("A".into()).to_string(),
+            "invalid profile name 'A': use 1-64 characters of a-z 0-9 _ -, \
+             starting with a letter or digit"
+        );
+    }
+
+    #[test]
     fn codes() {
         assert_eq!(Error::usage("x").exit_code(), 2);
         assert_eq!(Error::InvalidProfile("A".into()).exit_code(), 2);

@@ -162,7 +162,9 @@ mod tests {
 
     #[test]
     fn truthy_values() {
-        for yes in ["1", "true", "TRUE", "yes", "Yes", " yes "] {
+        for yes in [
+            "1", "true", "TRUE", "yes", "Yes", " yes ", "\tyes\t", " 1\t",
+        ] {
             assert!(is_truthy(yes), "{yes:?}");
         }
         for no in [
