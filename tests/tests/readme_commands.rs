@@ -222,6 +222,37 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
             "no {expected:?} in\n{out:?}"
         );
     }
+    // Its listing of the container's processes: one stand-in per gateway,
+    // one CMD (the heartbeat), no gatewayctl.
+    let listing: Vec<&str> = out
+        .stdout
+        .split("no gatewayctl left anywhere:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no process listing in\n{out:?}"))
+        .lines()
+        .take_while(|l| l.starts_with("   |"))
+        .collect();
+    let count = |what: &str| listing.iter().filter(|l| l.contains(what)).count();
+    // A line is "   | PID  PROGRAM ARGS...": the program's own name.
+    let program = |l: &&str| {
+        let word = l.split_whitespace().nth(2).unwrap_or("");
+        word.rsplit('/').next().unwrap_or(word).to_owned()
+    };
+    let gatewayctls = listing
+        .iter()
+        .filter(|l| program(l) == "gatewayctl")
+        .count();
+    assert_eq!(
+        (count("/dummy-gateway -q"), count("<- the CMD"), gatewayctls),
+        (3, 1, 0),
+        "{listing:#?}"
+    );
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.ends_with("hermes-heartbeat    <- the CMD")),
+        "{listing:#?}"
+    );
     // It removes its temp dir ("/tmp/hermes-demo.XXXXXX is removed.").
     let tmp = out
         .stdout
