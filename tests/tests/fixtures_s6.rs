@@ -91,3 +91,19 @@ fn unsupervised_service_has_no_svstat() {
     assert!(!s6.is_supervised("ghost"));
     assert!(s6.try_svstat("ghost").is_none());
 }
+
+#[test]
+fn readings_see_supervision_finish_runs_and_the_state_file() {
+    // The positive side of the fixtures' readings, which other suites use
+    // for "not supervised", "finish not run yet" and "nothing recorded".
+    let s6 = ScanDir::with(&[Gateway::new("coder").finish_marker(0)]);
+    s6.install(&[Gateway::new("ghost")]);
+    assert!(s6.is_supervised("coder"));
+    assert!(!s6.is_supervised("ghost"));
+    assert_eq!(s6.finish_count("coder"), 0);
+    assert_eq!(s6.desired_state("coder"), None);
+    let out = s6.ctl(&["stop", "--wait", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(s6.finish_count("coder"), 1);
+    assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
+}
