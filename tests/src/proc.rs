@@ -125,6 +125,11 @@ pub fn state(pid: i32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
 }
 
+/// The process group of `pid`.
+pub fn process_group(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
 /// The parent pid as /proc sees it.
 pub fn parent(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(1)?.parse().ok()

@@ -773,7 +773,7 @@ fn term_handled(pid: i32) -> bool {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
-    let term_bit = 1u64 << (libc::SIGTERM - 1);
+    let term_bit = crate::signals::bit(libc::SIGTERM);
     let masked = status
         .lines()
         .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))

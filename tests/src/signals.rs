@@ -1,6 +1,11 @@
 //! The signal classes the suites send, named once: what ends the heartbeat
 //! (and the in-process hold), what kills it by design, and what it consumes.
 
+/// The bit of `signo` in the signal masks of /proc/PID/status.
+pub fn bit(signo: i32) -> u64 {
+    1 << (signo - 1)
+}
+
 /// The four termination signals: (number, name, exit code).
 pub const TERMINATIONS: [(i32, &str, i32); 4] = [
     (libc::SIGTERM, "SIGTERM", 143),

@@ -11,12 +11,9 @@ use hermes_e2e::heartbeat::{exit_code, mask};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::run::Output;
 use hermes_e2e::s6;
+use hermes_e2e::signals::bit;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn bit(signo: i32) -> u64 {
-    1 << (signo - 1)
-}
 
 fn sleeper(cmd: &mut Command) -> Proc {
     cmd.stdin(Stdio::null())

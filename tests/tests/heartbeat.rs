@@ -22,14 +22,9 @@ use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::program;
 use hermes_e2e::run::run;
-use hermes_e2e::signals::{FAULTS, NON_TERMINATING_STANDARD, TERMINATIONS};
+use hermes_e2e::signals::{FAULTS, NON_TERMINATING_STANDARD, TERMINATIONS, bit};
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Signal bit in the hexadecimal masks of /proc/PID/status.
-fn bit(signo: i32) -> u64 {
-    1 << (signo - 1)
-}
 
 /// Puts `cmd`'s stderr on a new pipe and returns its read end. The write end
 /// lives in `cmd`: drop `cmd` after spawning, or the end never comes.
@@ -338,12 +333,7 @@ fn as_a_plain_child_without_s_it_reaps_its_own_children_in_any_process_group() {
     let mut hb = start(&mut cmd);
     drop(cmd);
     let pid = hb.pid();
-    let own_group = |kid: &i32| {
-        fs::read_to_string(format!("/proc/{kid}/stat")).is_ok_and(|stat| {
-            let after_comm = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-            after_comm.split_whitespace().nth(2) == Some(&kid.to_string())
-        })
-    };
+    let own_group = |kid: &i32| proc::process_group(*kid) == Some(*kid);
     proc::wait_until(LIMIT, "two children, one in a group of its own", || {
         let kids = proc::children(pid);
         kids.len() == 2 && kids.iter().filter(|k| own_group(k)).count() == 1

@@ -20,7 +20,7 @@ use hermes_e2e::heartbeat::{
 use hermes_e2e::ns::{NsOptions, PidNs};
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::rng::Rng;
-use hermes_e2e::signals::{NON_TERMINATING_STANDARD, TERMINATIONS};
+use hermes_e2e::signals::{NON_TERMINATING_STANDARD, TERMINATIONS, bit};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -309,7 +309,7 @@ fn started_with_every_signal_blocked_and_ignored_each_termination_signal_gives_i
         // leaves alone (the kernel forces SIG_DFL on a real fault anyway).
         let faults = [4, 5, 6, 7, 8, 11, 31]
             .iter()
-            .fold(0u64, |m, s| m | 1 << (s - 1));
+            .fold(0u64, |m, &s| m | bit(s));
         assert_eq!(
             mask(hb.pid(), "SigIgn") & !faults,
             0,

@@ -35,13 +35,6 @@ fn demo_dirs() -> BTreeSet<PathBuf> {
         .unwrap_or_default()
 }
 
-/// The process group of `pid` (field 5 of /proc/PID/stat).
-fn process_group(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(2)?.parse().ok()
-}
-
 /// Live processes of process group `pgid`, but `pgid` itself.
 fn group_members(pgid: i32) -> Vec<i32> {
     let pids = fs::read_dir("/proc").map(|d| {
@@ -51,7 +44,7 @@ fn group_members(pgid: i32) -> Vec<i32> {
     });
     pids.unwrap_or_default()
         .into_iter()
-        .filter(|&pid| pid != pgid && process_group(pid) == Some(pgid))
+        .filter(|&pid| pid != pgid && proc::process_group(pid) == Some(pgid))
         .filter(|&pid| proc::state(pid).is_some_and(|s| s != 'Z'))
         .collect()
 }

@@ -114,7 +114,7 @@ fn signal_in_hand(pid: i32, signo: i32) -> bool {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
-    let bit = 1u64 << (signo - 1);
+    let bit = hermes_e2e::signals::bit(signo);
     let masked = status
         .lines()
         .filter(|l| {

@@ -27,7 +27,7 @@ use hermes_e2e::ns::Mount;
 use hermes_e2e::proc::{self, Proc};
 use hermes_e2e::program;
 use hermes_e2e::s6::{self, Gateway, ScanDir};
-use hermes_e2e::signals::NON_TERMINATING_STANDARD;
+use hermes_e2e::signals::{self, NON_TERMINATING_STANDARD};
 
 /// The line the in-process hold starts with.
 const HOLD_NOTICE: &str = "`hermes-heartbeat` is unavailable; keeping the s6 CMD process alive in-process until the container is stopped.";
@@ -161,7 +161,7 @@ impl Running {
         proc::wait_until(LIMIT, "the harmless signals blocked or caught", || {
             in_sigtimedwait(pid)
                 || handled_signals(pid)
-                    .is_some_and(|mask| harmless().all(|signo| mask & (1u64 << (signo - 1)) != 0))
+                    .is_some_and(|mask| harmless().all(|signo| mask & signals::bit(signo) != 0))
         });
         for signo in harmless() {
             self.proc.signal(signo);
