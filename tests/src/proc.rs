@@ -192,6 +192,33 @@ pub fn wchan(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
 }
 
+/// Signals `pid` blocks, ignores or catches (`SigBlk | SigIgn | SigCgt` of
+/// /proc/PID/status); `None` once it is gone.
+pub fn signals_handled(pid: i32) -> Option<u64> {
+    ["SigBlk", "SigIgn", "SigCgt"]
+        .iter()
+        .try_fold(0, |all, field| {
+            let hex = status_field(pid, field)?;
+            Some(all | u64::from_str_radix(&hex, 16).ok()?)
+        })
+}
+
+/// True while `pid` sleeps in rt_sigtimedwait, which lifts the block on the
+/// signals it waits for, so the masks alone do not show them (x86_64
+/// syscall 128 in /proc/PID/syscall, for kernels without a useful wchan).
+pub fn in_sigtimedwait(pid: i32) -> bool {
+    wchan(pid).contains("sigtimedwait")
+        || fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.split_whitespace().next() == Some("128"))
+}
+
+/// True when `pid` has `signo` in hand: blocked, ignored, caught, or waited
+/// for in rt_sigtimedwait. Before that, the signal's default action applies.
+pub fn has_signal_in_hand(pid: i32, signo: i32) -> bool {
+    in_sigtimedwait(pid)
+        || signals_handled(pid).is_some_and(|mask| mask & crate::signals::bit(signo) != 0)
+}
+
 /// A pipe as (read end, write end), both close-on-exec, so no other child
 /// inherits them by accident.
 pub fn pipe() -> (fs::File, fs::File) {

@@ -718,7 +718,7 @@ pub fn chmod(path: &Path, mode: u32) {
 pub fn armed_dummy_gateways(which: impl Fn(i32, &Path) -> Option<String>) -> HashMap<String, i32> {
     let mut armed = HashMap::new();
     for pid in all_pids() {
-        if !comm_is(pid, "dummy-gateway") || !term_handled(pid) {
+        if !comm_is(pid, "dummy-gateway") || !proc::has_signal_in_hand(pid, libc::SIGTERM) {
             continue;
         }
         let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) else {
@@ -764,24 +764,4 @@ pub fn all_pids() -> Vec<i32> {
 /// True when `/proc/PID/comm` is `name`.
 pub fn comm_is(pid: i32, name: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
-}
-
-/// True when `pid` has SIGTERM in hand: ignored or blocked (/proc/PID/status),
-/// or waited for in `rt_sigtimedwait` (which lifts the block while it sleeps,
-/// so the mask alone does not show it).
-fn term_handled(pid: i32) -> bool {
-    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let term_bit = crate::signals::bit(libc::SIGTERM);
-    let masked = status
-        .lines()
-        .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))
-        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
-        .any(|mask| mask & term_bit != 0);
-    let waiting = fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .is_ok_and(|w| w.contains("sigtimedwait"))
-        || fs::read_to_string(format!("/proc/{pid}/syscall"))
-            .is_ok_and(|s| s.split_whitespace().next() == Some("128"));
-    masked || waiting
 }

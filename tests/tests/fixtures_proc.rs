@@ -69,6 +69,40 @@ fn mask_sees_blocked_and_ignored_signals() {
 }
 
 #[test]
+fn signal_in_hand_sees_ignored_caught_and_awaited_but_not_default() {
+    let term = libc::SIGTERM;
+    let mut plain = sleeper(Command::new("/bin/sleep").arg("30"));
+    let mut ignoring = sleeper(Command::new("/bin/sh").args(["-c", "trap '' TERM; exec sleep 30"]));
+    // dash installs a handler for a trapped signal: SigCgt.
+    let mut catching = sleeper(Command::new("/bin/sh").args(["-c", "trap : TERM; sleep 30; :"]));
+    let mut heartbeat = sleeper(&mut Command::new(hermes_e2e::bins::heartbeat()));
+    let asleep = |p: &Proc| proc::state(p.pid()) == Some('S');
+    proc::wait_until(LIMIT, "all four to sleep", || {
+        [&plain, &ignoring, &catching, &heartbeat]
+            .iter()
+            .all(|p| asleep(p))
+            && mask(ignoring.pid(), "SigIgn") & bit(term) != 0
+            && mask(catching.pid(), "SigCgt") & bit(term) != 0
+    });
+    assert!(
+        !proc::has_signal_in_hand(plain.pid(), term),
+        "default taken for in hand"
+    );
+    assert!(proc::has_signal_in_hand(ignoring.pid(), term));
+    assert!(proc::has_signal_in_hand(catching.pid(), term));
+    // Waiting in rt_sigtimedwait lifts the block: only the wait shows it.
+    assert_eq!(mask(heartbeat.pid(), "SigBlk") & bit(term), 0);
+    assert!(proc::in_sigtimedwait(heartbeat.pid()));
+    assert!(!proc::in_sigtimedwait(plain.pid()));
+    assert!(proc::has_signal_in_hand(heartbeat.pid(), term));
+    for p in [&mut plain, &mut ignoring, &mut catching, &mut heartbeat] {
+        p.signal(libc::SIGKILL);
+        let _ = p.wait_timeout(LIMIT);
+    }
+    assert_eq!(proc::signals_handled(plain.pid()), None, "gone, still read");
+}
+
+#[test]
 fn context_switches_move_when_a_sleeper_is_woken() {
     let mut p = sleeper(Command::new("/bin/sleep").arg("30"));
     let pid = p.pid();

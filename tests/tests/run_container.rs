@@ -107,28 +107,6 @@ fn profile_home(ct: &Container, profile: &str) -> PathBuf {
     }
 }
 
-/// True when `pid` has `signo` in hand: blocked, ignored or caught
-/// (/proc/PID/status), or waited for in `rt_sigtimedwait`, which lifts the
-/// block while it sleeps (x86_64 syscall 128).
-fn signal_in_hand(pid: i32, signo: i32) -> bool {
-    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let bit = hermes_e2e::signals::bit(signo);
-    let masked = status
-        .lines()
-        .filter(|l| {
-            ["SigBlk:", "SigIgn:", "SigCgt:"]
-                .iter()
-                .any(|k| l.starts_with(k))
-        })
-        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
-        .any(|mask| mask & bit != 0);
-    let waiting = fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .is_ok_and(|s| s.split_whitespace().next() == Some("128"));
-    masked || waiting
-}
-
 /// Waits until the CMD process has exec'd the heartbeat and sleeps with
 /// SIGTERM in hand; panics with its output if it exits or ends up elsewhere.
 fn wait_for_heartbeat(cmd: &CmdProcess) -> PathBuf {
@@ -142,7 +120,7 @@ fn wait_for_heartbeat(cmd: &CmdProcess) -> PathBuf {
         );
         exe = cmd.exe();
         exe.as_deref().and_then(Path::file_name) == Some("hermes-heartbeat".as_ref())
-            && signal_in_hand(cmd.pid(), libc::SIGTERM)
+            && proc::has_signal_in_hand(cmd.pid(), libc::SIGTERM)
     });
     exe.expect("an exe")
 }
@@ -301,7 +279,7 @@ fn hold_ends_on(signo: i32, name: &str) {
         cmd.stderr().contains(HOLD_NOTICE)
     });
     proc::wait_until(LIMIT, "the hold to have the signal in hand", || {
-        signal_in_hand(cmd.pid(), signo)
+        proc::has_signal_in_hand(cmd.pid(), signo)
     });
     assert_eq!(cmd.exe().as_deref(), Some(gatewayctl.as_path()));
     let st = ct.wait_svstat("default", "up and wanted up", |s| s.up && s.want_up);

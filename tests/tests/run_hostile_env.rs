@@ -159,8 +159,8 @@ impl Running {
         let pid = self.proc.pid();
         // Only once it has them in hand: before that, any program dies of them.
         proc::wait_until(LIMIT, "the harmless signals blocked or caught", || {
-            in_sigtimedwait(pid)
-                || handled_signals(pid)
+            proc::in_sigtimedwait(pid)
+                || proc::signals_handled(pid)
                     .is_some_and(|mask| harmless().all(|signo| mask & signals::bit(signo) != 0))
         });
         for signo in harmless() {
@@ -185,29 +185,6 @@ impl Running {
             "{stderr}"
         );
     }
-}
-
-/// Signals `pid` blocks, ignores or catches (/proc/PID/status).
-fn handled_signals(pid: i32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let masks: Option<Vec<u64>> = status
-        .lines()
-        .filter(|l| {
-            ["SigBlk:", "SigIgn:", "SigCgt:"]
-                .iter()
-                .any(|k| l.starts_with(k))
-        })
-        .map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
-        .collect();
-    Some(masks?.into_iter().fold(0, |all, m| all | m))
-}
-
-/// True while `pid` sleeps in rt_sigtimedwait (which lifts the block on the
-/// signals it waits for, so the masks alone do not show them).
-fn in_sigtimedwait(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("sigtimedwait"))
-        || fs::read_to_string(format!("/proc/{pid}/syscall"))
-            .is_ok_and(|s| s.split_whitespace().next() == Some("128"))
 }
 
 /// Signals pending for `pid` (thread and process), from /proc/PID/status.
