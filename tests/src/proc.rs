@@ -180,9 +180,14 @@ pub fn open_fds(pid: i32) -> Vec<i32> {
 /// trimmed; `None` when the pid is gone or has no such field.
 pub fn status_field(pid: i32, name: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    field_of(&status, name).map(str::to_owned)
+}
+
+/// One field of a /proc/PID/status text, its value trimmed.
+fn field_of<'a>(status: &'a str, name: &str) -> Option<&'a str> {
     status.lines().find_map(|l| {
         let (key, value) = l.split_once(':')?;
-        (key == name).then(|| value.trim().to_owned())
+        (key == name).then_some(value.trim())
     })
 }
 
@@ -193,13 +198,14 @@ pub fn wchan(pid: i32) -> String {
 }
 
 /// Signals `pid` blocks, ignores or catches (`SigBlk | SigIgn | SigCgt` of
-/// /proc/PID/status); `None` once it is gone.
+/// one reading of /proc/PID/status); `None` once it is gone.
 pub fn signals_handled(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     ["SigBlk", "SigIgn", "SigCgt"]
         .iter()
         .try_fold(0, |all, field| {
-            let hex = status_field(pid, field)?;
-            Some(all | u64::from_str_radix(&hex, 16).ok()?)
+            let hex = field_of(&status, field)?;
+            Some(all | u64::from_str_radix(hex, 16).ok()?)
         })
 }
 
