@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod act;
+mod atomic_file;
 mod cli;
 mod error;
 mod hold;
