@@ -6,6 +6,7 @@ use crate::cli::Action;
 use crate::error::{self, Error, Warning};
 use crate::out;
 use crate::parallel;
+use crate::planned_stop;
 use crate::profile::{self, Homes};
 use crate::s6::S6;
 use crate::state::{self, Desired};
@@ -30,7 +31,8 @@ fn desired(action: Action) -> Desired {
 }
 
 /// Acts on one registered profile and records its desired state, holding
-/// the profile's lock throughout (see [`state::lock_profile`]).
+/// the profile's lock throughout (see [`state::lock_profile`]). A stop first
+/// tells a Hermes gateway that it is planned (see [`planned_stop`]).
 ///
 /// # Errors
 /// The gateway is not registered, or s6 failed.
@@ -44,6 +46,10 @@ pub fn act(
     s6.scandir.registered(profile)?;
     let home = homes.profile_home(profile);
     let _serialised = state::lock_profile(&home, S6::control_bound(wait));
+    let announced = match action {
+        Action::Stop => planned_stop::announce(s6, &home, profile),
+        Action::Start | Action::Restart => None,
+    };
     match s6.control(profile, action, wait) {
         Ok(()) => Ok(state::record(&home, desired(action))),
         // s6-svc sends the command before it waits: s6 now wants the new
@@ -55,7 +61,13 @@ pub fn act(
             }
             Err(timeout)
         }
-        Err(e) => Err(e),
+        // The stop was never sent: no SIGTERM is coming for the marker.
+        Err(e) => {
+            if let Some(marker) = announced {
+                marker.withdraw();
+            }
+            Err(e)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod hold;
 mod out;
 mod parallel;
+mod planned_stop;
 mod profile;
 mod run;
 mod s6;
