@@ -73,6 +73,7 @@ pub struct Gateway {
     finish_delay_ms: Option<u64>,
     down: bool,
     linked: bool,
+    hermes: bool,
 }
 
 impl Gateway {
@@ -88,6 +89,7 @@ impl Gateway {
             finish_delay_ms: None,
             down: false,
             linked: false,
+            hermes: false,
         }
     }
 
@@ -134,6 +136,15 @@ impl Gateway {
     /// symlink to it (as s6-rc links its compiled service directories).
     pub fn linked(mut self) -> Gateway {
         self.linked = true;
+        self
+    }
+
+    /// It behaves as a Hermes gateway does about stops, with its profile
+    /// home as HERMES_HOME: it writes `gateway.pid` there, and on SIGTERM
+    /// exits 0 if a planned-stop marker names it, else 1 (see the
+    /// `--hermes-home` of tests/src/bin/dummy-gateway.rs).
+    pub fn hermes(mut self) -> Gateway {
+        self.hermes = true;
         self
     }
 
@@ -418,10 +429,17 @@ impl ScanDir {
                 .root()
                 .join("staging")
                 .join(format!("gateway-{}", gw.profile));
+            let mut args = gw.dummy_args();
+            if gw.hermes {
+                args.push("--hermes-home".to_owned());
+                args.push(shell_quote(
+                    &self.profile_home(&gw.profile).to_string_lossy(),
+                ));
+            }
             let exec = format!(
                 "{} {}",
                 shell_quote(&dummy_gateway().to_string_lossy()),
-                gw.dummy_args().join(" ")
+                args.join(" ")
             );
             gw.write_service(
                 &staged,

@@ -2,6 +2,8 @@
 //! fixture). The gateway template (`docker/s6/gateway-template`): its finish
 //! script leaves a gateway that exits 78 (misconfigured) or 0 (chose to stop)
 //! down, and lets s6 restart one that fails with any other code. The
+//! Hermes gateway (it exits 1 on an unplanned SIGTERM, 0 on a planned stop)
+//! comes back after `gatewayctl restart` and stays down after `stop`. The
 //! keepalive example (`docker/s6/heartbeat`): ready through its
 //! notification-fd, down at once on request. Both run as shipped, but for the
 //! lines that name programs, pointed at the build under test; both send what
@@ -189,6 +191,41 @@ fn gateway_killed_by_a_signal_is_restarted() {
         !s.up && s.signal.as_deref() == Some("SIGKILL")
     });
     assert_restarted(&fixture, &gateway);
+}
+
+#[test]
+fn a_hermes_gateway_comes_back_after_restart_and_stays_down_after_stop() {
+    // The Hermes gateway exits 1 on a SIGTERM nobody planned, which a
+    // restart is, and 0 on a stop that gatewayctl marked as planned: only
+    // the stop may meet finish's 0 -> 125.
+    let fixture = ScanDir::start();
+    let home = fixture.profile_home("coder");
+    fs::create_dir_all(&home).expect("create the profile home");
+    let ending = format!(
+        "exec {} --hermes-home {}",
+        s6::shell_quote(&s6::dummy_gateway().to_string_lossy()),
+        s6::shell_quote(&home.to_string_lossy())
+    );
+    let gateway = TemplateGateway::install(&fixture, "coder", &ending);
+    fixture.wait_armed(&["coder"]);
+    let before = fixture.svstat("coder").pid;
+
+    let out = fixture.ctl(&["restart", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    fixture.wait_svstat("coder", "up again with a new pid", |s| {
+        s.up && s.pid.is_some() && s.pid != before
+    });
+    fixture.wait_armed(&["coder"]);
+    assert_eq!(gateway.starts(), ["1 coder", "1 coder"]);
+
+    let out = fixture.ctl(&["stop", "coder"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let stat = fixture.wait_svstat("coder", "down", |s| !s.up);
+    assert_eq!(stat.exit_code, Some(0), "not a planned stop: {stat:?}");
+    sleep(RESTART_WINDOW);
+    let stat = fixture.svstat("coder");
+    assert!(!stat.up && !stat.want_up, "{stat:?}");
+    assert_eq!(gateway.starts().len(), 2, "started again after the stop");
 }
 
 /// Waits for a second start of `gateway`, still wanted up, each start

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! dummy-gateway [--term-delay-ms N] [--ignore-term] [--exit N] [--notify-fd N]
-//!               [--ready-delay-ms N]
+//!               [--ready-delay-ms N] [--hermes-home DIR]
 //! ```
 //!
 //! - default: SIGTERM kills it at once (it dies by the signal, as a program
@@ -16,9 +16,15 @@
 //! - `--notify-fd N`: write `\n` to fd N once ready, then close it (s6's
 //!   `notification-fd` readiness protocol).
 //! - `--ready-delay-ms N`: take N ms to become ready (before notifying).
+//! - `--hermes-home DIR`: behave as a Hermes gateway with HERMES_HOME=DIR
+//!   does about stops: write `DIR/gateway.pid` at start; on SIGTERM, consume
+//!   `DIR/.gateway-planned-stop.json` and exit 0 if it names this process
+//!   (pid, start time) and is under a minute old (a planned stop), else
+//!   exit 1 (an unplanned SIGTERM, which the supervisor should undo).
 //!
 //! Any other argument: one line on stderr and exit 2.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
@@ -30,6 +36,7 @@ struct Options {
     exit: Option<u8>,
     notify_fd: Option<i32>,
     ready_delay_ms: u64,
+    hermes_home: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -47,6 +54,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--exit" => opts.exit = Some(number(&value(arg)?)?),
             "--notify-fd" => opts.notify_fd = Some(number(&value(arg)?)?),
             "--ready-delay-ms" => opts.ready_delay_ms = number(&value(arg)?)?,
+            "--hermes-home" => opts.hermes_home = Some(PathBuf::from(value(arg)?)),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -68,6 +76,10 @@ fn main() -> ExitCode {
     };
     if let Some(code) = opts.exit {
         return ExitCode::from(code);
+    }
+    // Before SIGTERM is armed, so a test that sees it armed finds the file.
+    if let Some(home) = &opts.hermes_home {
+        hermes::write_pid_file(home);
     }
     let term = sigset(&[libc::SIGTERM]);
     if opts.ignore_term {
@@ -92,6 +104,9 @@ fn main() -> ExitCode {
         }
     }
     wait_for(&term);
+    if let Some(home) = &opts.hermes_home {
+        return hermes::on_sigterm(home);
+    }
     match opts.term_delay_ms {
         Some(ms) => {
             sleep(Duration::from_millis(ms));
@@ -147,4 +162,79 @@ fn sigset(signals: &[i32]) -> libc::sigset_t {
 fn set_disposition(signo: i32, handler: libc::sighandler_t) {
     // SAFETY: SIG_DFL and SIG_IGN are valid dispositions for SIGTERM.
     unsafe { libc::signal(signo, handler) };
+}
+
+/// What a Hermes gateway does about stops (gateway/status.py and
+/// gateway/run.py of hermes-agent 0.19.0): its pid file, and the planned-stop
+/// marker that tells an operator's stop from any other SIGTERM.
+mod hermes {
+    use std::fs;
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::time::{Duration, SystemTime};
+
+    use serde_json::{Value, json};
+
+    const PID_FILE: &str = "gateway.pid";
+    const MARKER: &str = ".gateway-planned-stop.json";
+    /// A marker older than this is stale (`_PLANNED_STOP_MARKER_TTL_S`).
+    const MARKER_TTL: Duration = Duration::from_secs(60);
+
+    pub fn write_pid_file(home: &Path) {
+        let record = json!({
+            "pid": std::process::id(),
+            "kind": "hermes-gateway",
+            "argv": std::env::args().collect::<Vec<_>>(),
+            "start_time": start_time(),
+        });
+        if let Err(e) = fs::write(home.join(PID_FILE), record.to_string()) {
+            eprintln!("dummy-gateway: cannot write {PID_FILE}: {e}");
+        }
+    }
+
+    /// Consumes the marker (removed whatever it says, as the gateway does),
+    /// then exits 0 for a planned stop and 1 for any other SIGTERM.
+    pub fn on_sigterm(home: &Path) -> ExitCode {
+        let marker = home.join(MARKER);
+        let planned = fs::read(&marker)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|m| names_this_process(&m));
+        let _ = fs::remove_file(&marker);
+        let _ = fs::remove_file(home.join(PID_FILE));
+        eprintln!(
+            "dummy-gateway: SIGTERM, {}",
+            if planned {
+                "a planned stop: exit 0"
+            } else {
+                "unplanned: exit 1"
+            }
+        );
+        ExitCode::from(u8::from(!planned))
+    }
+
+    fn names_this_process(marker: &Value) -> bool {
+        let pid_matches = marker["target_pid"].as_u64() == Some(u64::from(std::process::id()));
+        // Null on either side: the pid alone decides, as in the gateway.
+        let start_matches = match (&marker["target_start_time"], start_time()) {
+            (Value::Null, _) | (_, None) => true,
+            (t, Some(own)) => t.as_u64() == Some(own),
+        };
+        let fresh = marker["written_at"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+            .is_some_and(|written| {
+                SystemTime::now()
+                    .duration_since(written)
+                    .map_or(true, |age| age <= MARKER_TTL)
+            });
+        pid_matches && start_matches && fresh
+    }
+
+    /// Field 22 of /proc/self/stat: the start time in clock ticks.
+    fn start_time() -> Option<u64> {
+        let stat = fs::read_to_string("/proc/self/stat").ok()?;
+        let after_comm = &stat[stat.rfind(')')? + 1..];
+        after_comm.split_whitespace().nth(19)?.parse().ok()
+    }
 }
