@@ -1,17 +1,16 @@
 //! `stop` tells a Hermes gateway that its SIGTERM is an operator's stop, as
 //! the Python CLI's s6 stop does: before `s6-svc -d` it writes
-//! `.gateway-planned-stop.json` in the profile home, naming the pid s6
-//! supervises and the start time the gateway recorded in its `gateway.pid`.
+//! `.gateway-planned-stop.json` in the profile home, naming the pid and start
+//! time the gateway recorded in its `gateway.pid`.
 //! The gateways here behave as a Hermes gateway does about it (the dummy's
 //! `--hermes-home`): exit 0 when a fresh marker names them, else exit 1, so
 //! s6-svstat's exit code says what each one understood. `restart` writes no
-//! marker (the gateway exits 1 and comes back); a home whose `gateway.pid`
-//! is not the supervised process gets none; a stop that is never sent
-//! takes its marker back.
+//! marker (the gateway exits 1 and comes back); a home without a readable
+//! `gateway.pid` gets none; a stop that is never sent takes its marker back.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
@@ -90,23 +89,54 @@ fn restart_leaves_the_sigterm_unplanned_and_the_gateway_comes_back() {
 }
 
 #[test]
-fn no_marker_unless_gateway_pid_names_the_supervised_process() {
-    // Plain gateways do not consume markers: one written would stay.
-    let s6 = ScanDir::with(&[Gateway::new("plain"), Gateway::new("stale")]);
-    // `stale`: a gateway.pid left by another process (s6-svscan, pid 1 of
-    // the fixture's namespace), not the one s6 runs as gateway-stale.
-    let pid_file = s6.profile_home("stale").join("gateway.pid");
-    s6::write_file(&pid_file, r#"{"pid": 1, "start_time": null}"#);
+fn the_marker_names_the_gateway_in_gateway_pid_and_no_other_home_gets_one() {
+    // None of these gateways consumes markers: one written stays.
+    let s6 = ScanDir::with(&[
+        Gateway::new("plain"),
+        Gateway::new("garbage"),
+        Gateway::new("recorded"),
+    ]);
+    let pid_file = |p: &str| s6.profile_home(p).join("gateway.pid");
+    s6::write_file(&pid_file("garbage"), "not a pid\n");
+    s6::write_file(
+        &pid_file("recorded"),
+        r#"{"pid": 4242, "kind": "hermes-gateway", "argv": ["hermes"], "start_time": 987654}"#,
+    );
     let out = s6.ctl(&["stop", "--all"]);
-    assert_ok(&out, "✓ Stopped 2 profile gateway(s) under s6");
-    for p in ["plain", "stale"] {
-        s6.wait_svstat(p, "down", |s| !s.up);
-    }
+    assert_ok(&out, "✓ Stopped 3 profile gateway(s) under s6");
     assert_eq!(names(&s6.profile_home("plain")), ["gateway_state.json"]);
     assert_eq!(
-        names(&s6.profile_home("stale")),
+        names(&s6.profile_home("garbage")),
         ["gateway.pid", "gateway_state.json"]
     );
+
+    let text = fs::read_to_string(marker(&s6, "recorded")).expect("a marker for `recorded`");
+    let m: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut keys: Vec<&str> = m
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "stopper_pid",
+            "target_pid",
+            "target_start_time",
+            "written_at"
+        ]
+    );
+    assert_eq!(m["target_pid"], 4242, "{text}");
+    assert_eq!(m["target_start_time"], 987654, "{text}");
+    assert!(m["stopper_pid"].as_u64().is_some_and(|p| p > 0), "{text}");
+    // What the gateway parses with datetime.fromisoformat and compares
+    // with the time now (a marker over 60 s old is stale).
+    let written = m["written_at"].as_str().expect("a string");
+    let at = humantime::parse_rfc3339(written).expect("RFC 3339, UTC");
+    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+    assert!(age < Duration::from_secs(30), "{written} is {age:?} old");
 }
 
 #[test]
@@ -117,11 +147,6 @@ fn a_stop_never_sent_takes_its_marker_back() {
     // FIFO, after noting whether the marker was there when it ran.
     let bindir = s6.root().join("refusing-s6");
     fs::create_dir(&bindir).expect("mkdir");
-    let svstat = ["/usr/bin/s6-svstat", "/bin/s6-svstat"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("Debian's s6-svstat");
-    std::os::unix::fs::symlink(svstat, bindir.join("s6-svstat")).expect("symlink");
     let witness = s6.root().join("marker-seen-by-s6-svc");
     s6::write_script(
         &bindir.join("s6-svc"),

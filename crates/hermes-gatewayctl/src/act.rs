@@ -47,7 +47,7 @@ pub fn act(
     let home = homes.profile_home(profile);
     let _serialised = state::lock_profile(&home, S6::control_bound(wait));
     let announced = match action {
-        Action::Stop => planned_stop::announce(s6, &home, profile),
+        Action::Stop => planned_stop::announce(&home),
         Action::Start | Action::Restart => None,
     };
     match s6.control(profile, action, wait) {

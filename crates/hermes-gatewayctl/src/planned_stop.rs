@@ -9,10 +9,14 @@
 //! that s6 and the next boot bring it back. `restart` writes no marker: the
 //! gateway exits 1 and s6 starts it again.
 //!
-//! The marker is only written where a Hermes gateway is the supervised
-//! process: the profile home's `gateway.pid` (which the gateway writes at
-//! start) names the pid s6 reports as up. Anywhere else nothing is written,
-//! and nothing is read beyond that one file and one `s6-svstat`.
+//! The marker is written only where a Hermes gateway has recorded itself in
+//! the profile home's `gateway.pid` (it does at start), and names the pid and
+//! start time found there: the gateway's own, even when a wrapper stands
+//! between it and s6. One small file read, no process: `stop --all` stays as
+//! fast as s6-svc allows. A stale `gateway.pid` (a gateway that was killed)
+//! gives a marker no live process matches; the gateway checks pid, start
+//! time and age itself, and removes whatever marker it finds on its next
+//! SIGTERM, so such a marker is never taken for a stop.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,8 +25,6 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::atomic_file;
-use crate::s6::svstat::Status;
-use crate::s6::{S6, Supervision};
 
 /// The marker, in the profile home (the gateway's HERMES_HOME).
 pub const MARKER: &str = ".gateway-planned-stop.json";
@@ -43,20 +45,12 @@ impl Announced {
     }
 }
 
-/// Writes the marker for the Hermes gateway that s6 runs as
-/// `gateway-<profile>`, if there is one. Best effort, like the Python CLI:
-/// anything missing or failing means no marker, and the stop goes on (the
-/// gateway then takes it for an unplanned SIGTERM).
-pub fn announce(s6: &S6, home: &Path, profile: &str) -> Option<Announced> {
+/// Writes the marker for the Hermes gateway recorded in `home`, if there is
+/// one. Best effort, like the Python CLI: anything missing or failing means
+/// no marker, and the stop goes on (the gateway then takes it for an
+/// unplanned SIGTERM).
+pub fn announce(home: &Path) -> Option<Announced> {
     let (pid, start_time) = gateway_pid_file(&home.join(PID_FILE))?;
-    match s6.status(profile) {
-        Ok(Supervision::Supervised(Status {
-            up: true,
-            pid: Some(supervised),
-            ..
-        })) if supervised == pid => {}
-        _ => return None,
-    }
     let marker = json!({
         "target_pid": pid,
         // The gateway's own reading of its start time (field 22 of its
