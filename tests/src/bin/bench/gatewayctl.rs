@@ -4,6 +4,7 @@
 //! --wait` over gateways that take 1 s to exit, and what stays resident as
 //! the container's CMD after `run`.
 
+use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -135,9 +136,23 @@ fn bare_svc_down() -> Command {
     cmd
 }
 
+/// Checks that a stop left a planned-stop marker in every profile home (the
+/// heartbeats that stand in for the gateways never consume it), and removes
+/// them for the next run.
+fn take_markers(sb: &Sandbox) -> Result<(), String> {
+    for p in sb.gateways() {
+        let marker = sb.host_path(&format!(
+            "/opt/data/profiles/{p}/.gateway-planned-stop.json"
+        ));
+        fs::remove_file(&marker)
+            .map_err(|e| format!("exit 0, but no planned-stop marker for {p}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn names(n: usize) -> Vec<(String, Gateway)> {
     (1..=n)
-        .map(|i| (format!("g{i:03}"), Gateway::Idle))
+        .map(|i| (format!("g{i:03}"), Gateway::Hermes))
         .collect()
 }
 
@@ -177,8 +192,9 @@ fn scaling(py: Python<'_>) -> String {
     let mut floor = Table::new(&[
         "gateways",
         "bare `s6-svc -d` on every gateway at once (`sh` loop)",
-        "`gatewayctl stop --all`",
+        "`gatewayctl stop --all`, no `gateway.pid` (s6-svc only)",
         "gatewayctl / bare s6-svc",
+        "`gatewayctl stop --all`, with `gateway.pid` (marker, s6-svc)",
     ]);
     let mut notes: Vec<String> = Vec::new();
     for n in SIZES {
@@ -190,8 +206,26 @@ fn scaling(py: Python<'_>) -> String {
                 continue;
             }
         };
-        let our_stop = measure(RUNS, |_| stop_all_once(&sb, ours(&["stop", "--all"])));
+        let our_stop = measure(RUNS, |_| {
+            let run = stop_all_once(&sb, ours(&["stop", "--all"]))?;
+            take_markers(&sb)?;
+            Ok(run)
+        });
         let bare_stop = measure(RUNS, |_| stop_all_once(&sb, bare_svc_down()));
+        let our_plain_stop = match sb.set_pid_files(false) {
+            Ok(()) => measure(RUNS, |_| stop_all_once(&sb, ours(&["stop", "--all"]))),
+            Err(e) => Sample {
+                err: Some(format!("cannot turn gateway.pid off: {e}")),
+                ..Sample::default()
+            },
+        };
+        if let Err(e) = sb.set_pid_files(true) {
+            times.row(vec![
+                n.to_string(),
+                format!("cannot turn gateway.pid on: {e}"),
+            ]);
+            continue;
+        }
         let py_stop = match py {
             Ok(cli) => measure(RUNS, |_| {
                 stop_all_once(&sb, python(cli, &["gateway", "stop", "--all"], "/opt/data"))
@@ -252,8 +286,9 @@ fn scaling(py: Python<'_>) -> String {
         floor.row(vec![
             n.to_string(),
             bare_stop.time_cell(),
+            our_plain_stop.time_cell(),
+            ratio(our_plain_stop.median(), bare_stop.median()),
             our_stop.time_cell(),
-            ratio(our_stop.median(), bare_stop.median()),
         ]);
         rss.row(vec![
             n.to_string(),
@@ -268,16 +303,20 @@ fn scaling(py: Python<'_>) -> String {
     let mut out = format!(
         "Wall time, median of {RUNS} runs after {WARMUP} warm-up, every gateway up before \
          each `stop`; both CLIs started the same way inside the container (no `nsenter` \
-         counted). The Python CLI has no status for all profiles, so its per-profile \
-         `status` (with `HERMES_HOME=<root>/profiles/<name>`) is timed and multiplied by N.\n\n"
+         counted). Each gateway records its pid in its profile's `gateway.pid`, as a Hermes \
+         gateway does, and both CLIs write a planned-stop marker before `s6-svc -d` (the \
+         Python CLI takes the pid from `s6-svstat`, gatewayctl from that file). The Python CLI has no status for all profiles, so its \
+         per-profile `status` (with `HERMES_HOME=<root>/profiles/<name>`) is timed and \
+         multiplied by N.\n\n"
     );
     out.push_str(&times.render());
     out.push_str("\nPeak RSS of each CLI (largest process of its tree, median of the runs):\n\n");
     out.push_str(&rss.render());
     out.push_str(
         "\nThe floor under `stop --all`: s6-svc itself (Debian's, dynamically linked), \
-         run once per gateway, all at once, with no gatewayctl around it (same runs, \
-         same container):\n\n",
+         run once per gateway, all at once, with no gatewayctl around it, next to \
+         `gatewayctl stop --all` over the same gateways once they no longer write \
+         `gateway.pid` (s6-svc alone, no marker) and as above (same container):\n\n",
     );
     out.push_str(&floor.render());
     for note in notes {

@@ -35,6 +35,26 @@ pub enum Gateway {
     Idle,
     /// Takes 1 s to exit after SIGTERM.
     SlowExit,
+    /// [`Gateway::Idle`] that, like a Hermes gateway, records its pid in its
+    /// profile home's `gateway.pid`, so a stop marks it as planned (unless
+    /// [`Sandbox::set_pid_files`] turned that off).
+    Hermes,
+}
+
+/// While this exists in the box, [`Gateway::Hermes`] writes no `gateway.pid`.
+const NO_PID_FILES: &str = "/opt/data/.bench-no-pid-files";
+
+/// The run script of a [`Gateway::Hermes`] whose profile home is `home`: the
+/// shell's pid is the heartbeat's after the exec.
+fn hermes_run(home: &str) -> String {
+    format!(
+        r#"#!/usr/bin/busybox sh
+if [ -e {NO_PID_FILES} ]; then /usr/bin/busybox rm -f {home}/gateway.pid
+else echo '{{"pid": '$$', "kind": "hermes-gateway", "start_time": null}}' > {home}/gateway.pid
+fi
+exec /usr/bin/hermes-heartbeat -q
+"#
+    )
 }
 
 const IDLE_RUN: &str = "#!/usr/bin/busybox sh\nexec /usr/bin/hermes-heartbeat -q\n";
@@ -189,6 +209,20 @@ impl Sandbox {
         }
     }
 
+    /// Whether each [`Gateway::Hermes`] records its pid in `gateway.pid` from
+    /// its next start on (when not, it removes the file at start).
+    pub fn set_pid_files(&self, on: bool) -> io::Result<()> {
+        let flag = self.host_path(NO_PID_FILES);
+        if on {
+            match fs::remove_file(&flag) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            File::create(&flag).map(drop)
+        }
+    }
+
     /// Sends an s6 control command (`u`, `d`) to every gateway's supervisor
     /// through its control FIFO, as `s6-svc` does.
     pub fn control_all(&self, command: &str) -> Result<(), String> {
@@ -332,11 +366,17 @@ fn build_root(
         let svc = root.join("run/service").join(format!("gateway-{profile}"));
         fs::create_dir_all(&svc)?;
         let run = svc.join("run");
+        let home = if profile == "default" {
+            "/opt/data".to_owned()
+        } else {
+            format!("/opt/data/profiles/{profile}")
+        };
         fs::write(
             &run,
             match kind {
-                Gateway::Idle => IDLE_RUN,
-                Gateway::SlowExit => SLOW_RUN,
+                Gateway::Idle => IDLE_RUN.to_owned(),
+                Gateway::SlowExit => SLOW_RUN.to_owned(),
+                Gateway::Hermes => hermes_run(&home),
             },
         )?;
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755))?;
