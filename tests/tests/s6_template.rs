@@ -25,7 +25,7 @@ use hermes_e2e::run;
 use hermes_e2e::s6::{self, ScanDir, SvStat};
 
 /// The template's command line, where a user names the gateway.
-const COMMAND_LINE: &str = r#"set -- hermes -p "$profile" gateway run"#;
+const COMMAND_LINE: &str = r#"set -- hermes -p "$profile" gateway run --replace"#;
 /// The template's last line: gatewayctl found through PATH.
 const EXEC_LINE: &str = r#"exec gatewayctl run -- "$@""#;
 /// Longer than s6-supervise's one-second pause between two starts: a
@@ -564,7 +564,7 @@ fn unmodified_template_runs(svscan_path: SvscanPath) {
     let starts = fs::read_to_string(&marker).unwrap_or_default();
     assert_eq!(
         starts,
-        format!("1|{expected_path}|-p coder gateway run\n"),
+        format!("1|{expected_path}|-p coder gateway run --replace\n"),
         "log:\n{log}"
     );
     assert!(
