@@ -4,10 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod act;
-mod atomic_file;
 mod cli;
 mod error;
 mod hold;
+mod home_file;
 mod out;
 mod parallel;
 mod planned_stop;

@@ -24,7 +24,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::atomic_file;
+use crate::home_file::{self, Contents};
 
 /// The marker, in the profile home (the gateway's HERMES_HOME).
 pub const MARKER: &str = ".gateway-planned-stop.json";
@@ -62,7 +62,7 @@ pub fn announce(home: &Path) -> Option<Announced> {
         "written_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
     });
     let path = home.join(MARKER);
-    atomic_file::replace_json(&path, &marker).ok()?;
+    home_file::replace_json(&path, &marker).ok()?;
     Some(Announced(path))
 }
 
@@ -70,11 +70,13 @@ pub fn announce(home: &Path) -> Option<Announced> {
 /// object (the start time a number or null), or a bare pid as older
 /// gateways wrote it. Anything else is no Hermes gateway.
 fn gateway_pid_file(path: &Path) -> Option<(u32, Value)> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > PID_FILE_LIMIT {
+    let Contents::Bytes(bytes) = home_file::read_regular(path, PID_FILE_LIMIT + 1).ok()? else {
+        return None;
+    };
+    if bytes.len() as u64 > PID_FILE_LIMIT {
         return None;
     }
-    let record: Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let record: Value = serde_json::from_slice(&bytes).ok()?;
     let (pid, start_time) = match &record {
         Value::Number(pid) => (pid.as_u64()?, None),
         _ => (record.get("pid")?.as_u64()?, record.get("start_time")),
@@ -126,5 +128,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(gateway_pid_file(&dir.path().join("missing")), None);
         assert_eq!(gateway_pid_file(dir.path()), None, "a directory");
+        let padded = format!("{{\"pid\": 812, \"pad\": \"{}\"}}", "x".repeat(70_000));
+        assert_eq!(pid_file(&padded), None, "longer than any gateway writes");
+    }
+
+    #[test]
+    fn a_fifo_in_its_place_is_no_gateway_and_no_hang() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(PID_FILE);
+        home_file::make_fifo(&path);
+        assert_eq!(gateway_pid_file(&path), None);
+        assert!(announce(dir.path()).is_none());
+        assert!(!dir.path().join(MARKER).exists());
+    }
+
+    #[test]
+    fn the_marker_names_the_recorded_gateway_and_withdraw_removes_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        fs::write(
+            dir.path().join(PID_FILE),
+            r#"{"pid": 812, "start_time": 5326471}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let announced = announce(dir.path());
+        let marker: Value = fs::read(dir.path().join(MARKER))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        assert_eq!(marker["target_pid"], 812, "{marker}");
+        assert_eq!(marker["target_start_time"], 5326471, "{marker}");
+        assert_eq!(marker["stopper_pid"], std::process::id(), "{marker}");
+        let written = marker["written_at"].as_str().unwrap_or_default();
+        assert!(humantime::parse_rfc3339(written).is_ok(), "{marker}");
+        let Some(announced) = announced else {
+            panic!("no marker announced")
+        };
+        announced.withdraw();
+        assert!(!dir.path().join(MARKER).exists());
     }
 }

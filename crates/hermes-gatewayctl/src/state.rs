@@ -3,17 +3,17 @@
 //! are kept, and the file is replaced atomically (temp file + rename).
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FlockOperation, Mode, OFlags, flock};
+use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 use serde_json::{Map, Value};
 
-use crate::atomic_file;
 use crate::error::Warning;
+use crate::home_file::{self, Contents};
 
 pub const FILE_NAME: &str = "gateway_state.json";
 
@@ -75,7 +75,7 @@ pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
     };
     object.insert("desired_state".to_owned(), Value::from(desired.as_str()));
     object.insert("updated_at".to_owned(), Value::from(unix_seconds()));
-    match atomic_file::replace_json(&path, &Value::Object(object)) {
+    match home_file::replace_json(&path, &Value::Object(object)) {
         Ok(()) if was_object => None,
         Ok(()) => Some(Warning(format!(
             "{} was not a JSON object; replaced it",
@@ -104,19 +104,11 @@ impl std::fmt::Display for Unusable {
 /// The state file's object, and whether it was one: an empty object when
 /// there is no file (true) or when it holds no JSON object (false).
 fn read_object(path: &Path) -> Result<(Map<String, Value>, bool), Unusable> {
-    // Non-blocking, so a FIFO in its place cannot hang the action (and the
-    // profile lock with it); a regular file reads the same either way.
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let mut file = match rustix::fs::open(path, flags, Mode::empty()) {
-        Ok(fd) => fs::File::from(fd),
-        Err(Errno::NOENT) => return Ok((Map::new(), true)),
-        Err(e) => return Err(Unusable::Unreadable(e.into())),
+    let bytes = match home_file::read_regular(path, u64::MAX).map_err(Unusable::Unreadable)? {
+        Contents::Missing => return Ok((Map::new(), true)),
+        Contents::NotRegular => return Err(Unusable::NotRegular),
+        Contents::Bytes(bytes) => bytes,
     };
-    if !file.metadata().map_err(Unusable::Unreadable)?.is_file() {
-        return Err(Unusable::NotRegular);
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(Unusable::Unreadable)?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(object)) => Ok((object, true)),
         _ => Ok((Map::new(), false)),
@@ -318,14 +310,7 @@ mod tests {
     fn a_fifo_in_its_place_is_no_hang_and_left_as_it_was() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join(FILE_NAME);
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        home_file::make_fifo(&path);
         let warning = record(dir.path(), Desired::Running).map(|w| w.0);
         assert!(
             warning
