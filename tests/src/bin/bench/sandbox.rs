@@ -44,6 +44,15 @@ pub enum Gateway {
 /// While this exists in the box, [`Gateway::Hermes`] writes no `gateway.pid`.
 const NO_PID_FILES: &str = "/opt/data/.bench-no-pid-files";
 
+/// The home of `profile` inside the box: the Hermes root for `default`.
+pub fn profile_home(profile: &str) -> String {
+    if profile == "default" {
+        "/opt/data".to_owned()
+    } else {
+        format!("/opt/data/profiles/{profile}")
+    }
+}
+
 /// The run script of a [`Gateway::Hermes`] whose profile home is `home`: the
 /// shell's pid is the heartbeat's after the exec.
 fn hermes_run(home: &str) -> String {
@@ -366,17 +375,12 @@ fn build_root(
         let svc = root.join("run/service").join(format!("gateway-{profile}"));
         fs::create_dir_all(&svc)?;
         let run = svc.join("run");
-        let home = if profile == "default" {
-            "/opt/data".to_owned()
-        } else {
-            format!("/opt/data/profiles/{profile}")
-        };
         fs::write(
             &run,
             match kind {
                 Gateway::Idle => IDLE_RUN.to_owned(),
                 Gateway::SlowExit => SLOW_RUN.to_owned(),
-                Gateway::Hermes => hermes_run(&home),
+                Gateway::Hermes => hermes_run(&profile_home(profile)),
             },
         )?;
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755))?;
