@@ -39,6 +39,13 @@ impl Bench {
         Bench::with_profiles(&PROFILES, svc_body, svstat_body)
     }
 
+    /// A bench whose `s6-svwait` (which runs a `--wait`) is `svwait_body`.
+    fn waiting(svc_body: &str, svwait_body: &str) -> Bench {
+        let bench = Bench::new(svc_body, STATUS_UP);
+        bench.stand_in("s6-svwait", svwait_body);
+        bench
+    }
+
     fn with_profiles(profiles: &[&str], svc_body: &str, svstat_body: &str) -> Bench {
         let tmp = tempfile::Builder::new()
             .prefix("hermes-misbehave-")
@@ -54,14 +61,21 @@ impl Bench {
         }
         fs::create_dir_all(tmp.path().join("service/.s6-svscan")).expect("mkdir");
         fs::create_dir_all(tmp.path().join("fake-s6")).expect("mkdir");
-        let pids = s6::shell_quote(&tmp.path().join("pids").to_string_lossy());
-        for (name, body) in [("s6-svc", svc_body), ("s6-svstat", svstat_body)] {
-            s6::write_script(
-                &tmp.path().join("fake-s6").join(name),
-                &format!("#!/bin/sh\nexport {marker}\nPIDS={pids}\n{body}\n"),
-            );
-        }
-        Bench { tmp, marker }
+        let bench = Bench { tmp, marker };
+        bench.stand_in("s6-svc", svc_body);
+        bench.stand_in("s6-svstat", svstat_body);
+        bench.stand_in("s6-svwait", "exit 0");
+        bench
+    }
+
+    /// Writes the stand-in `name` with the script `body`.
+    fn stand_in(&self, name: &str, body: &str) {
+        let pids = s6::shell_quote(&self.tmp.path().join("pids").to_string_lossy());
+        let marker = &self.marker;
+        s6::write_script(
+            &self.bindir().join(name),
+            &format!("#!/bin/sh\nexport {marker}\nPIDS={pids}\n{body}\n"),
+        );
     }
 
     fn bindir(&self) -> PathBuf {
@@ -201,12 +215,21 @@ fn hanging_s6_svc_is_killed_after_5s_and_reported_in_one_line() {
 }
 
 #[test]
-fn hanging_s6_svc_under_wait_is_bounded_by_the_wait_timeout_plus_5s() {
+fn hanging_s6_svc_under_wait_is_killed_after_5s_it_only_sends_the_command() {
     let bench = Bench::new(HANG, STATUS_UP);
+    let (out, elapsed) = bench.timed_ctl(&["stop", "--wait", "-T", "3", "writer"]);
+    assert_one_line(&out, "✗ s6-svc stop on 'gateway-writer' timed out after 5s");
+    assert_bounded_by(elapsed, Duration::from_secs(5), &out);
+    bench.assert_nothing_left(2);
+}
+
+#[test]
+fn hanging_s6_svwait_is_bounded_by_the_wait_timeout_plus_5s() {
+    let bench = Bench::waiting("exit 0", HANG);
     let (out, elapsed) = bench.timed_ctl(&["stop", "--wait", "-T", "0.5", "writer"]);
     assert_one_line(
         &out,
-        "✗ s6-svc stop on 'gateway-writer' timed out after 5.5s",
+        "✗ s6-svwait stop on 'gateway-writer' timed out after 5.5s",
     );
     assert_bounded_by(elapsed, Duration::from_millis(5500), &out);
     bench.assert_nothing_left(2);

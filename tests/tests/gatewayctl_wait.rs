@@ -75,9 +75,9 @@ fn restart_wait_returns_with_a_new_gateway_up() {
     assert_ne!(st.pid, before, "still the old gateway on return");
 }
 
-/// A directory for `HERMES_S6_BINDIR` whose `s6-svc` runs the real one and
-/// records its arguments (`s6-svc.args`) and its stderr (`s6-svc.stderr`);
-/// `s6-svstat` is the real one.
+/// A directory for `HERMES_S6_BINDIR` whose `s6-svc` and `s6-svwait` run
+/// the real ones and record their arguments (`<name>.args`) and their
+/// stderr (`<name>.stderr`); `s6-svstat` is the real one.
 fn recording_s6_bindir(s6: &ScanDir) -> PathBuf {
     let real = |name: &str| {
         s6::CLEAN_PATH
@@ -89,15 +89,17 @@ fn recording_s6_bindir(s6: &ScanDir) -> PathBuf {
     let dir = s6.root().join("recording-bin");
     fs::create_dir(&dir).expect("mkdir");
     let log = |name: &str| s6::shell_quote(&dir.join(name).to_string_lossy());
-    s6::write_script(
-        &dir.join("s6-svc"),
-        &format!(
-            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\" 2>> {}\n",
-            log("s6-svc.args"),
-            s6::shell_quote(&real("s6-svc").to_string_lossy()),
-            log("s6-svc.stderr"),
-        ),
-    );
+    for program in ["s6-svc", "s6-svwait"] {
+        s6::write_script(
+            &dir.join(program),
+            &format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\" 2>> {}\n",
+                log(&format!("{program}.args")),
+                s6::shell_quote(&real(program).to_string_lossy()),
+                log(&format!("{program}.stderr")),
+            ),
+        );
+    }
     std::os::unix::fs::symlink(real("s6-svstat"), dir.join("s6-svstat")).expect("symlink");
     dir
 }
@@ -105,10 +107,12 @@ fn recording_s6_bindir(s6: &ScanDir) -> PathBuf {
 #[test]
 fn restart_wait_without_a_notification_fd_returns_with_a_new_gateway_up() {
     // No notification-fd: s6 never sees this gateway ready, so the wait is
-    // for "restarted" (`-wr`). s6-svc takes a `-wR` here for `-wr`, with a
-    // warning on its stderr, which gatewayctl drops on success: the
-    // recording s6-svc keeps it. The slow shutdown (300 ms) leaves the old
-    // gateway up for a while, so a wait that ended early would show it.
+    // for "restarted" (`-wr`), after a `-u` that s6 takes first (so the
+    // record follows what s6 was told). s6-svc takes a `-wR` here for
+    // `-wr`, with a warning on its stderr, which gatewayctl drops on
+    // success: the recording s6-svc keeps it. The slow shutdown (300 ms)
+    // leaves the old gateway up for a while, so a wait that ended early
+    // would show it.
     let s6 = ScanDir::with(&[Gateway::new("coder").term_delay_ms(300)]);
     let before = s6.wait_svstat("coder", "up", |s| s.up).pid;
     let bindir = recording_s6_bindir(&s6);
@@ -129,9 +133,10 @@ fn restart_wait_without_a_notification_fd_returns_with_a_new_gateway_up() {
     assert_eq!(s6.desired_state("coder").as_deref(), Some("running"));
     let read = |name: &str| fs::read_to_string(bindir.join(name)).unwrap_or_default();
     let args = read("s6-svc.args");
+    let dir = s6.service_dir("coder").display().to_string();
     assert_eq!(
         args,
-        format!("-wr -T 5000 -r -u {}\n", s6.service_dir("coder").display()),
+        format!("-u {dir}\n-wr -T 5000 -r {dir}\n"),
         "s6-svc was not asked to wait for the restart alone"
     );
     assert_eq!(read("s6-svc.stderr"), "", "s6-svc complained");
@@ -245,7 +250,8 @@ fn gateway_that_never_stops_within_the_timeout_fails_to_restart() {
 #[test]
 fn wait_defaults_to_10_s_and_a_timeout_is_sent_in_whole_milliseconds() {
     // `-w` alone waits 10 s (DESIGN); `-T` goes to s6 in milliseconds, and
-    // never as 0 (s6 reads `-T 0` as no limit at all).
+    // never as 0 (s6 reads `-t 0` as no limit at all). The command goes
+    // first, by itself; then s6-svwait waits.
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
     let bindir = recording_s6_bindir(&s6);
     let ctl = |args: &[&str]| {
@@ -258,16 +264,18 @@ fn wait_defaults_to_10_s_and_a_timeout_is_sent_in_whole_milliseconds() {
     // 0.4 ms: s6 may give up at once; only what it was asked matters here.
     ctl(&["start", "-T", "0.0004", "coder"]);
     let dir = s6.service_dir("coder").display().to_string();
+    let read = |name: &str| fs::read_to_string(bindir.join(name)).unwrap_or_default();
+    assert_eq!(read("s6-svc.args"), format!("-d {dir}\n-u {dir}\n"));
     assert_eq!(
-        fs::read_to_string(bindir.join("s6-svc.args")).unwrap_or_default(),
-        format!("-wD -T 10000 -d {dir}\n-wu -T 1 -u {dir}\n")
+        read("s6-svwait.args"),
+        format!("-D -t 10000 {dir}\n-u -t 1 {dir}\n")
     );
 }
 
 #[test]
 fn restart_of_a_down_gateway_is_a_start_with_a_fractional_timeout_in_milliseconds() {
-    // Down: brought up (`-u`, waited for with `-wu`), not restarted; and
-    // 1.5 s reaches s6 as 1500 ms, fraction and all.
+    // Down: brought up (`-u`, waited for with `s6-svwait -u`), not
+    // restarted; and 1.5 s reaches s6 as 1500 ms, fraction and all.
     let s6 = ScanDir::with(&[Gateway::new("coder").down()]);
     let bindir = recording_s6_bindir(&s6);
     let mut cmd = s6.gatewayctl();
@@ -276,10 +284,9 @@ fn restart_of_a_down_gateway_is_a_start_with_a_fractional_timeout_in_millisecond
     let out = run(&mut cmd, Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out:?}");
     let dir = s6.service_dir("coder").display().to_string();
-    assert_eq!(
-        fs::read_to_string(bindir.join("s6-svc.args")).unwrap_or_default(),
-        format!("-wu -T 1500 -u {dir}\n")
-    );
+    let read = |name: &str| fs::read_to_string(bindir.join(name)).unwrap_or_default();
+    assert_eq!(read("s6-svc.args"), format!("-u {dir}\n"));
+    assert_eq!(read("s6-svwait.args"), format!("-u -t 1500 {dir}\n"));
     assert!(s6.svstat("coder").up);
 }
 

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::USAGE;
 
@@ -55,14 +56,26 @@ pub enum Error {
         program: &'static str,
         action: &'static str,
         service: String,
-        secs: String,
+        limit: Duration,
     },
     /// `--wait` gave up: the service did not reach the state in time.
     WaitTimedOut {
         service: String,
         verb: &'static str,
-        secs: String,
+        limit: Duration,
     },
+    /// SIGINT, SIGTERM or SIGHUP came while acting: `sent` of the `of`
+    /// commands had been taken by s6 (and recorded); one gateway's
+    /// `service`, or `None` for `--all`.
+    Interrupted {
+        signal: i32,
+        verb: &'static str,
+        service: Option<String>,
+        sent: usize,
+        of: usize,
+    },
+    /// Results could not be written to stdout (not a closed pipe).
+    Stdout(io::Error),
     /// `s6-svstat` printed something we cannot read.
     BadStatus { service: String, output: String },
     /// `run` with an opt-out while the supervised gateway is up.
@@ -83,8 +96,15 @@ impl Error {
                 EXIT_NOT_FOUND
             }
             Error::Exec { .. } => EXIT_NOT_EXECUTABLE,
+            Error::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(EXIT_FAILED),
             _ => EXIT_FAILED,
         }
+    }
+
+    /// An s6 program could not be started for lack of a process slot
+    /// (RLIMIT_NPROC): it may start once others have ended.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::S6Spawn { source, .. } if source.kind() == io::ErrorKind::WouldBlock)
     }
 
     pub fn usage(message: impl Into<String>) -> Error {
@@ -155,20 +175,53 @@ impl fmt::Display for Error {
                 program,
                 action,
                 service,
-                secs,
+                limit,
             } => {
                 write!(
                     f,
-                    "{program} {action} on '{service}' timed out after {secs}s"
+                    "{program} {action} on '{service}' timed out after {}s",
+                    secs(*limit)
                 )
             }
             Error::WaitTimedOut {
                 service,
                 verb,
-                secs,
+                limit,
             } => {
-                write!(f, "{service} did not {verb} within {secs}s (--timeout)")
+                write!(
+                    f,
+                    "{service} did not {verb} within {}s (--timeout)",
+                    secs(*limit)
+                )
             }
+            Error::Interrupted {
+                signal,
+                verb,
+                service,
+                sent,
+                of,
+            } => {
+                let by = crate::interrupt::name(*signal);
+                match (service, sent) {
+                    (Some(service), 0) => {
+                        write!(
+                            f,
+                            "interrupted by {by}: the {verb} was not sent to {service}"
+                        )
+                    }
+                    (Some(service), _) => write!(
+                        f,
+                        "interrupted by {by}: the {verb} was sent to {service} and recorded; \
+                         no longer waiting for it"
+                    ),
+                    (None, _) => write!(
+                        f,
+                        "interrupted by {by}: {verb} sent to {sent} of {of} profile gateway(s) \
+                         and recorded; no longer waiting for them"
+                    ),
+                }
+            }
+            Error::Stdout(source) => write!(f, "cannot write to standard output: {source}"),
             Error::BadStatus { service, output } => {
                 write!(
                     f,
@@ -194,6 +247,16 @@ impl fmt::Display for Error {
                 write!(f, "cannot keep the CMD process alive in-process: {source}")
             }
         }
+    }
+}
+
+/// `2`, `0.5`: seconds as the user would have typed them.
+fn secs(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs}")
     }
 }
 
@@ -270,6 +333,30 @@ mod tests {
             Error::GatewayNotRegistered("typo".into()).to_string(),
             "no such gateway 'typo': register it with `hermes profile create typo` first, \
              or pass an existing profile name via `-p <name>`"
+        );
+    }
+
+    #[test]
+    fn seconds_are_shown_as_typed() {
+        assert_eq!(secs(Duration::from_secs(2)), "2");
+        assert_eq!(secs(Duration::from_millis(500)), "0.5");
+    }
+
+    #[test]
+    fn an_interruption_exits_128_plus_signum() {
+        let by = |signal| Error::Interrupted {
+            signal,
+            verb: "stop",
+            service: None,
+            sent: 2,
+            of: 3,
+        };
+        assert_eq!(by(2).exit_code(), 130);
+        assert_eq!(by(15).exit_code(), 143);
+        assert_eq!(
+            by(1).to_string(),
+            "interrupted by SIGHUP: stop sent to 2 of 3 profile gateway(s) and recorded; \
+             no longer waiting for them"
         );
     }
 

@@ -8,6 +8,7 @@ mod cli;
 mod error;
 mod hold;
 mod home_file;
+mod interrupt;
 mod out;
 mod parallel;
 mod planned_stop;
@@ -26,6 +27,7 @@ use s6::S6;
 use s6::scandir::ScanDir;
 
 fn main() -> ExitCode {
+    reset_sigchld();
     let code = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Help) => {
             out::stdout(cli::HELP.trim_end());
@@ -44,7 +46,31 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     };
-    ExitCode::from(code)
+    ExitCode::from(checked_stdout(code))
+}
+
+/// A parent's `SIG_IGN` for SIGCHLD survives exec, and with it the kernel
+/// reaps our children itself: every s6 program would then look like it
+/// could not be waited for ("No child process") while s6 did act. Any
+/// handler puts the default reaping back (and exec resets it to SIG_DFL for
+/// the programs run); if none can be installed, nothing better is possible.
+fn reset_sigchld() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, seen);
+}
+
+/// `code`, unless results were lost on stdout (a full disk, an I/O error;
+/// a closed pipe is a reader that has seen enough, and stays quiet): then
+/// one line on stderr, and a failure.
+fn checked_stdout(code: u8) -> u8 {
+    match out::stdout_error() {
+        Some(e) => {
+            let e = Error::Stdout(e);
+            error::report(&e);
+            if code == EXIT_OK { e.exit_code() } else { code }
+        }
+        None => code,
+    }
 }
 
 /// Runs one command. Input is checked first (exit 2 before anything is
@@ -75,8 +101,9 @@ fn dispatch(args: Args) -> Result<u8, Error> {
             wait,
         } => {
             let profile = homes.resolve(argument.as_deref(), option)?;
+            watch_interrupts();
             act::one(
-                &connect(scandir, act::programs(action))?,
+                &connect(scandir, act::programs(action, wait))?,
                 &homes,
                 &profile,
                 action,
@@ -89,7 +116,8 @@ fn dispatch(args: Args) -> Result<u8, Error> {
             target: Target::All,
             wait,
         } => {
-            let s6 = connect(scandir, act::programs(action))?;
+            let s6 = connect(scandir, act::programs(action, wait))?;
+            watch_interrupts();
             Ok(success(act::all(&s6, &homes, action, wait)?))
         }
         Command::Status { target, json } => {
@@ -101,6 +129,13 @@ fn dispatch(args: Args) -> Result<u8, Error> {
             Ok(success(status::status(&s6, profile.as_deref(), json)?))
         }
     }
+}
+
+/// From here on SIGINT, SIGTERM and SIGHUP interrupt the command in order
+/// (see [`interrupt`]); should that not be possible, they keep their
+/// default action.
+fn watch_interrupts() {
+    let _ = interrupt::watch();
 }
 
 /// The scan directory, with the s6 programs the command runs checked.

@@ -3,10 +3,32 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::sync::Mutex;
 
-/// A result line on stdout; a write error (closed pipe) is ignored.
+/// The first error writing to stdout, other than a closed pipe.
+static STDOUT_ERROR: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// A result line on stdout. A closed pipe is a reader that has seen enough:
+/// ignored. Any other error (a full disk) is kept for [`stdout_error`].
 pub fn stdout(line: impl Display) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
+    let mut out = io::stdout().lock();
+    let written = writeln!(out, "{line}").and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let mut first = STDOUT_ERROR
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            first.get_or_insert(e);
+        }
+    }
+}
+
+/// The first error that lost a result line, if any.
+pub fn stdout_error() -> Option<io::Error> {
+    STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
 }
 
 /// A message line on stderr; a write error is ignored (nowhere to report it).

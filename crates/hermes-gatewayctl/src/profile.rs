@@ -55,10 +55,17 @@ impl Homes {
         Homes::from_var(std::env::var_os("HERMES_HOME"))
     }
 
-    /// [`Homes::from_env`] for a given value of `HERMES_HOME`.
+    /// [`Homes::from_env`] for a given value of `HERMES_HOME`. An existing
+    /// path is resolved first (symlinks, `..`): the profile is decided from
+    /// the directory itself, so the gateway acted on and the state file
+    /// written always belong to the same profile.
     fn from_var(hermes_home: Option<std::ffi::OsString>) -> Homes {
         match hermes_home {
-            Some(home) if !home.is_empty() => Homes::from_hermes_home(Path::new(&home)),
+            Some(home) if !home.is_empty() => {
+                let given = Path::new(&home);
+                let real = std::fs::canonicalize(given).unwrap_or_else(|_| given.to_path_buf());
+                Homes::from_hermes_home(&real)
+            }
             _ => Homes {
                 root: PathBuf::from(DEFAULT_ROOT),
                 profile_from_env: None,
@@ -188,6 +195,29 @@ mod tests {
             upper.resolve(None, None),
             Err(Error::InvalidProfile(_))
         ));
+    }
+
+    #[test]
+    fn hermes_home_through_a_link_or_dot_dot_is_the_profile_it_resolves_to() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = std::fs::canonicalize(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for p in ["p1", "p2"] {
+            std::fs::create_dir_all(root.join("profiles").join(p))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let link = root.join("current");
+        std::os::unix::fs::symlink(root.join("profiles/p2"), &link)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for given in [link, root.join("profiles/p1/../p2")] {
+            let h = Homes::from_var(Some(given.clone().into_os_string()));
+            assert_eq!(h.profile_from_env.as_deref(), Some("p2"), "{given:?}");
+            assert_eq!(h.root, root, "{given:?}");
+        }
+        // A root reached through a link is that root, with no profile.
+        let to_root = dir.path().join("to-root");
+        std::os::unix::fs::symlink(&root, &to_root).unwrap_or_else(|e| panic!("{e}"));
+        let h = Homes::from_var(Some(to_root.into_os_string()));
+        assert_eq!((h.root, h.profile_from_env), (root, None));
     }
 
     #[test]

@@ -73,9 +73,11 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         return exec_foreground(&req.command);
     }
     s6.require(&["s6-svc"])?;
-    if let Some(w) = act::act(&s6, req.homes, &profile, Action::Start, None)? {
-        error::warn(&w);
+    let acted = act::act(&s6, req.homes, &profile, Action::Start, None);
+    if let Some(w) = &acted.warning {
+        error::warn(w);
     }
+    acted.result?;
     out::stderr(format_args!(
         "✓ {} is running under s6 supervision; this CMD process now only keeps the container alive. \
          To run the gateway in the foreground instead, pass --no-supervise or set HERMES_GATEWAY_NO_SUPERVISE=1.",

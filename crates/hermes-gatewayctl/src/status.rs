@@ -82,7 +82,12 @@ pub fn status(s6: &S6, profile: Option<&str>, as_json: bool) -> Result<bool, Err
         out::stdout(NONE_REGISTERED);
         return Ok(true);
     }
-    let states = parallel::map(&profiles, |p| s6.status(p));
+    let states = parallel::map(
+        &profiles,
+        parallel::Workers::Busy,
+        |state: &Result<_, Error>| state.as_ref().is_err_and(Error::is_busy),
+        |p| s6.status(p),
+    );
     let mut all_read = true;
     let mut objects = Vec::new();
     for (p, state) in profiles.iter().zip(states) {

@@ -1,8 +1,13 @@
 //! Runs one s6 program with a time bound: its stdout and stderr are read as
 //! they come (so a flood cannot block it), its exit is watched through a
 //! pidfd (no polling loop), and an overrun kills its whole process group
-//! (`s6-svc -w` execs `s6-svlisten1`, which has helpers of its own), and
-//! nothing it started outlives it.
+//! (`s6-svc -w` execs `s6-svlisten1`, which has helpers of its own).
+//!
+//! A program that exits in time is never followed by a kill: `s6-svlisten1`
+//! may exit as soon as the service looks right while its `s6-svc` child is
+//! still writing the command, and killing the group then would take the
+//! command with it. Helpers that outlive a normal exit end on their own (a
+//! closed pipe, a done write).
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -15,6 +20,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::OFlags;
 use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
+
+use crate::interrupt::{self, Abandonable};
 
 /// Bytes of stdout kept (s6-svstat prints one short line).
 const STDOUT_KEPT: usize = 64 * 1024;
@@ -37,17 +44,36 @@ pub enum Outcome {
     },
     /// It overran the bound and was killed with its process group.
     TimedOut,
+    /// Not started, or (a wait) killed, because the command was interrupted
+    /// (see [`interrupt`]).
+    Interrupted,
 }
 
-/// Runs `program args...` with no stdin and waits at most `limit`.
+/// What an interruption does to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// Let it finish: it sends a command, and what is recorded depends on
+    /// whether s6 took it.
+    Finish,
+    /// Kill it with its process group: it only waits for a state.
+    Abandon,
+}
+
+/// Runs `program args...` with no stdin and waits at most `limit`. Nothing
+/// is started once the command has been interrupted.
 ///
 /// # Errors
-/// The program could not be started (missing, not executable, no pidfd).
+/// The program could not be started (missing, not executable, no pidfd, or
+/// no process left under RLIMIT_NPROC: `WouldBlock`).
 pub fn run_bounded<S: AsRef<OsStr>>(
     program: &Path,
     args: &[S],
     limit: Duration,
+    on_interrupt: OnInterrupt,
 ) -> io::Result<Outcome> {
+    if interrupt::signal().is_some() {
+        return Ok(Outcome::Interrupted);
+    }
     let deadline = Instant::now() + limit;
     let mut child = Command::new(program)
         .args(args)
@@ -57,27 +83,34 @@ pub fn run_bounded<S: AsRef<OsStr>>(
         // Its own process group, so an overrun is killed with its helpers.
         .process_group(0)
         .spawn()?;
+    let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let watch = match (on_interrupt, group) {
+        (OnInterrupt::Abandon, Some(group)) => Some(Abandonable::register(group)),
+        _ => None,
+    };
     let result = collect(&mut child, deadline);
-    // The child is exited-but-unreaped or overran: either way its group id
-    // is still reserved, so this kills only what it left running.
-    kill_group(&child);
+    // Before the reap: until then the group id cannot be taken by another.
+    drop(watch);
+    if matches!(result, Ok(Outcome::TimedOut)) {
+        if let Some(group) = group {
+            // The group may be gone already; nothing to do about an error.
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+    }
     let status = child.wait()?;
     match result? {
         Outcome::Exited { stdout, stderr, .. } => {
+            let killed = status.signal() == Some(Signal::KILL.as_raw());
+            if killed && on_interrupt == OnInterrupt::Abandon && interrupt::signal().is_some() {
+                return Ok(Outcome::Interrupted);
+            }
             let rc = status
                 .code()
                 .or_else(|| status.signal().map(|s| 128 + s))
                 .unwrap_or(-1);
             Ok(Outcome::Exited { rc, stdout, stderr })
         }
-        Outcome::TimedOut => Ok(Outcome::TimedOut),
-    }
-}
-
-fn kill_group(child: &Child) {
-    if let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
-        // The group may be gone already; nothing to do about an error here.
-        let _ = kill_process_group(pid, Signal::KILL);
+        other => Ok(other),
     }
 }
 
@@ -202,7 +235,12 @@ mod tests {
     use std::fs;
 
     fn sh(script: &str, limit: Duration) -> Outcome {
-        match run_bounded(Path::new("/bin/sh"), &["-c", script], limit) {
+        match run_bounded(
+            Path::new("/bin/sh"),
+            &["-c", script],
+            limit,
+            OnInterrupt::Finish,
+        ) {
             Ok(o) => o,
             Err(e) => panic!("sh failed to start: {e}"),
         }
@@ -254,27 +292,22 @@ mod tests {
     }
 
     #[test]
-    fn helpers_left_running_after_a_normal_exit_are_killed() {
-        // Not only an overrun: whatever the program left in its group (its
-        // pipes closed, so nothing else would end it) is killed once it exits.
-        let pid = match sh(
-            "sleep 30 >/dev/null 2>&1 </dev/null & echo $!",
-            Duration::from_secs(5),
-        ) {
-            Outcome::Exited { rc: 0, stdout, .. } => stdout.trim().parse::<u32>().ok(),
+    fn a_helper_left_running_after_a_normal_exit_is_let_finish() {
+        // As s6-svlisten1 may exit while its s6-svc child still writes the
+        // command: the helper's work must not be killed with the group.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let done = dir.path().join("done");
+        let script = format!(
+            "(sleep 0.3; echo sent > '{}') >/dev/null 2>&1 </dev/null & exit 0",
+            done.display()
+        );
+        match sh(&script, Duration::from_secs(5)) {
+            Outcome::Exited { rc: 0, .. } => {}
             other => panic!("{other:?}"),
-        };
-        let pid = pid.unwrap_or_else(|| panic!("no pid printed"));
-        let gone = || {
-            fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-                // The state follows the command name in parentheses.
-                stat.rsplit_once(") ")
-                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !gone() {
-            assert!(Instant::now() < deadline, "helper {pid} still runs");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done.exists() {
+            assert!(Instant::now() < deadline, "the helper was killed");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
