@@ -303,6 +303,12 @@ impl ScanDir {
     /// services are picked up by [`ScanDir::add`]). Its output and the
     /// gateways' go to `svscan.log` in the temporary directory.
     pub fn start() -> ScanDir {
+        ScanDir::start_sized(None)
+    }
+
+    /// [`ScanDir::start`] with room for `services` service directories
+    /// (`s6-svscan -c`), where more than its default are wanted.
+    pub fn start_sized(services: Option<usize>) -> ScanDir {
         let tmp = tempfile::Builder::new()
             .prefix("hermes-s6-")
             .tempdir()
@@ -318,7 +324,12 @@ impl ScanDir {
             fs::create_dir_all(dir).expect("create fixture directories");
         }
         let log = fs::File::create(tmp.path().join("svscan.log")).expect("create svscan.log");
-        let mut cmd = PidNs::command("s6-svscan", &["-t0", "."], NsOptions::default());
+        let mut args = vec!["-t0".to_owned()];
+        if let Some(max) = services {
+            args.extend(["-c".to_owned(), max.to_string()]);
+        }
+        args.push(".".to_owned());
+        let mut cmd = PidNs::command("s6-svscan", &args, NsOptions::default());
         cmd.current_dir(&scandir)
             .env_clear()
             .env("PATH", CLEAN_PATH)
