@@ -17,6 +17,7 @@ Blocks signals and sleeps with zero wake-ups until asked to stop; reaps zombies.
   -q, --quiet         print nothing when exiting
   -z, --exit-zero     exit 0 on a termination signal instead of 128+signum
   -r, --ready-fd N    write a newline to fd N once signals are blocked, then close it
+                      (never blocking: retried while N's pipe is full)
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 

@@ -17,6 +17,7 @@ mod sys;
 use hermes_heartbeat::cli::{self, Command, Config};
 use hermes_heartbeat::error::{self, Error};
 use hermes_heartbeat::line::Line;
+use hermes_heartbeat::ready;
 use hermes_heartbeat::signals::{self, Action};
 
 /// Exit code of the (unreachable) panic handler: distinct from every
@@ -48,13 +49,14 @@ fn run(args: sys::Args) -> ! {
         }
         Err(e) => fail(Error::from(e)),
     };
-    start(&waited, &config);
-    sleep_until_asked_to_stop(&waited, &config)
+    let pending = start(&waited, &config);
+    sleep_until_asked_to_stop(&waited, &config, pending)
 }
 
 /// Everything between blocking signals and the first wait. Any failure here is
-/// reported in one line and exits 1: the caller is still watching.
-fn start(waited: &sys::SigSet, config: &Config) {
+/// reported in one line and exits 1: the caller is still watching. Returns the
+/// readiness newline if its pipe was full.
+fn start(waited: &sys::SigSet, config: &Config) -> Option<PendingReady> {
     for signo in 1..=signals::MAX_SIGNAL {
         if waited.contains(signo) && !signals::is_uncatchable(signo) {
             if let Err(e) = sys::set_default_action(signo) {
@@ -70,44 +72,135 @@ fn start(waited: &sys::SigSet, config: &Config) {
             fail(startup("cannot become a child subreaper", e));
         }
     }
-    if let Some(fd) = config.ready_fd {
-        if let Err(e) = sys::write_all(fd, b"\n") {
-            fail(startup("cannot write to the ready fd", e));
-        }
-        let _ = sys::close_fd(fd);
-    }
+    let pending = match config.ready_fd.map(notify_ready) {
+        Some(Err(e)) => fail(startup("cannot write to the ready fd", e)),
+        Some(Ok(pending)) => pending,
+        None => None,
+    };
     // Hold no parent's pipe or socket open: a reader waiting for EOF on a pipe
     // we inherited would otherwise wait for as long as we live.
-    sys::close_from(3);
+    close_inherited(pending.as_ref().map(|p| p.fd));
     // A child may have exited before SIGCHLD was blocked; that signal is gone.
     reap_all();
+    pending
+}
+
+/// Closes every descriptor from 3 up, except `keep`.
+fn close_inherited(keep: Option<i32>) {
+    match keep {
+        Some(fd) if fd >= 3 => {
+            sys::close_range(3, fd as u32 - 1);
+            sys::close_range(fd as u32 + 1, u32::MAX);
+        }
+        _ => sys::close_range(3, u32::MAX),
+    }
+}
+
+/// Writes the readiness newline to `fd` and closes it, without ever blocking:
+/// with every signal blocked, a write waiting on a full pipe would make a stop
+/// impossible. When the pipe is full, `fd` stays open and the newline is
+/// returned pending. Any other error is returned: at start-up, a failure.
+fn notify_ready(fd: i32) -> Result<Option<PendingReady>, sys::Errno> {
+    let flags = sys::status_flags(fd)?;
+    sys::set_status_flags(fd, flags | sys::O_NONBLOCK)?;
+    let pending = PendingReady {
+        fd,
+        flags,
+        retry_ms: ready::FIRST_RETRY_MS,
+    };
+    match sys::write_all(fd, b"\n") {
+        Err(e) if e.would_block() => Ok(Some(pending)),
+        written => {
+            pending.finish();
+            written.map(|()| None)
+        }
+    }
+}
+
+/// The readiness newline while its pipe is full: the reader is alive but not
+/// reading. It is retried after each wake-up of a timed wait.
+struct PendingReady {
+    fd: i32,
+    /// The status flags as found, given back when done: the open file
+    /// description may be shared (fd 1 may be the parent's terminal).
+    flags: i32,
+    retry_ms: u32,
+}
+
+impl PendingReady {
+    /// Tries the newline again; `true` once done and the fd closed: written,
+    /// or never to be (EPIPE: the reader is gone), which after start-up is
+    /// not a failure.
+    fn retry(&mut self) -> bool {
+        match sys::write_all(self.fd, b"\n") {
+            Err(e) if e.would_block() => {
+                self.retry_ms = ready::next_retry_ms(self.retry_ms);
+                false
+            }
+            _ => {
+                self.finish();
+                true
+            }
+        }
+    }
+
+    fn give_back_flags(&self) {
+        let _ = sys::set_status_flags(self.fd, self.flags);
+    }
+
+    fn finish(&self) {
+        self.give_back_flags();
+        let _ = sys::close_fd(self.fd);
+    }
 }
 
 /// The one synchronous wait, with no timeout: the process is off the run queue
-/// until a signal arrives. From here on nothing is fatal but a stop request.
-fn sleep_until_asked_to_stop(waited: &sys::SigSet, config: &Config) -> ! {
+/// until a signal arrives. Only while the readiness newline is pending does
+/// the wait time out, to retry it. From here on nothing is fatal but a stop
+/// request.
+fn sleep_until_asked_to_stop(
+    waited: &sys::SigSet,
+    config: &Config,
+    mut pending: Option<PendingReady>,
+) -> ! {
     loop {
-        let Some(signo) = sys::wait_signal(waited) else {
-            // EINTR, where a C library passes it on (a SIGSTOP/SIGCONT pair
-            // interrupts the wait); musl's sigwaitinfo retries it itself.
-            continue;
+        // `None` after a timeout, or after EINTR where a C library passes it
+        // on (a SIGSTOP/SIGCONT pair interrupts the wait; musl retries it).
+        let signo = match &pending {
+            None => sys::wait_signal(waited),
+            Some(p) => sys::wait_signal_for(waited, p.retry_ms),
         };
-        match signals::classify(signo, config.exit_zero) {
-            Action::Exit { code, name } => {
-                if !config.quiet {
-                    let mut line = Line::new();
-                    line.push(cli::NAME.as_bytes())
-                        .push(b": ")
-                        .push(name.as_bytes())
-                        .push(b", exiting ")
-                        .push_u32(code.into());
-                    let _ = sys::write_all(2, line.finish());
-                }
-                sys::exit(code.into())
-            }
-            Action::Reap => reap_all(),
-            Action::Ignore => {}
+        if let Some(signo) = signo {
+            act_on(signo, config, pending.as_ref());
         }
+        if pending.as_mut().is_some_and(PendingReady::retry) {
+            pending = None;
+        }
+    }
+}
+
+/// Does what `signo` asks for: exit, reap, or nothing.
+fn act_on(signo: i32, config: &Config, pending: Option<&PendingReady>) {
+    match signals::classify(signo, config.exit_zero) {
+        Action::Exit { code, name } => {
+            if !config.quiet {
+                let mut line = Line::new();
+                line.push(cli::NAME.as_bytes())
+                    .push(b": ")
+                    .push(name.as_bytes())
+                    .push(b", exiting ")
+                    .push_u32(code.into());
+                let _ = sys::write_all(2, line.finish());
+            }
+            // Only after the line: with `-r 2`, blocking again on a full
+            // stderr would hold the exit up.
+            if let Some(p) = pending {
+                p.give_back_flags();
+            }
+            sys::exit(code.into())
+        }
+        Action::Reap => reap_all(),
+        Action::Ignore => {}
     }
 }
 

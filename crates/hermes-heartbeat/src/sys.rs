@@ -8,8 +8,15 @@ use core::ffi::{CStr, c_char, c_int, c_long, c_ulong, c_void};
 pub struct Errno(pub i32);
 
 const EINTR: i32 = 4;
+/// Also `EWOULDBLOCK` on Linux.
+const EAGAIN: i32 = 11;
 const SIG_SETMASK: c_int = 2;
 const WNOHANG: c_int = 1;
+const F_GETFL: c_int = 3;
+const F_SETFL: c_int = 4;
+/// `O_NONBLOCK` as asm-generic numbers it (alpha, mips, parisc and sparc,
+/// not targets here, differ).
+pub const O_NONBLOCK: c_int = 0o4000;
 const RLIMIT_NOFILE: c_int = 7;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const SYS_CLOSE_RANGE: c_long = 436;
@@ -40,22 +47,32 @@ pub struct SigSet([c_ulong; 1024 / c_ulong::BITS as usize]);
 #[repr(C)]
 struct KernelSigAction([u64; 4]);
 
+/// `struct timespec` as musl lays it out: a 64-bit `time_t`, then a `long`;
+/// on x86_64 and aarch64 that is two 64-bit fields, in glibc too.
+#[repr(C)]
+struct TimeSpec {
+    sec: i64,
+    nsec: c_long,
+}
+
 /// `siginfo_t`: 128 bytes on every Linux target; only the signal number,
 /// which `sigwaitinfo` returns, is used.
 #[repr(C)]
 struct SigInfo([u64; 16]);
 
 // SAFETY: each declaration matches the C prototype in musl's and glibc's
-// headers (the variadic `prctl` and `syscall` are called with `c_ulong`/
-// `c_long` arguments only, as the kernel reads them); nothing is called
-// outside the wrappers below.
+// headers (the variadic `prctl`, `fcntl` and `syscall` are called with
+// `c_ulong`/`c_long` arguments only, as the kernel reads them); nothing is
+// called outside the wrappers below.
 #[link(name = "c")]
 unsafe extern "C" {
     fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
     fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
+    fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const TimeSpec) -> c_int;
     fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn close(fd: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn chdir(path: *const c_char) -> c_int;
     fn prctl(option: c_int, ...) -> c_int;
     fn syscall(number: c_long, ...) -> c_long;
@@ -67,6 +84,13 @@ unsafe extern "C" {
 fn errno() -> Errno {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
     Errno(unsafe { *__errno_location() })
+}
+
+impl Errno {
+    /// EAGAIN: a non-blocking call that would have had to wait.
+    pub fn would_block(self) -> bool {
+        self.0 == EAGAIN
+    }
 }
 
 fn check(ret: c_int) -> Result<(), Errno> {
@@ -140,6 +164,20 @@ pub fn wait_signal(set: &SigSet) -> Option<i32> {
     (signo > 0).then_some(signo)
 }
 
+/// `sigtimedwait`: as [`wait_signal`], but for at most `ms` milliseconds.
+/// `None` when the time is up (EAGAIN) or the wait was interrupted.
+pub fn wait_signal_for(set: &SigSet, ms: u32) -> Option<i32> {
+    let mut info = SigInfo([0; 16]);
+    let timeout = TimeSpec {
+        sec: i64::from(ms / 1000),
+        nsec: (ms % 1000) as c_long * 1_000_000,
+    };
+    // SAFETY: `set`, `info` and `timeout` are valid for the duration of the
+    // call.
+    let signo = unsafe { sigtimedwait(set, &mut info, &timeout) };
+    (signo > 0).then_some(signo)
+}
+
 /// `waitpid(-1, NULL, WNOHANG)`: reaps one exited child. `true` when one was
 /// reaped, `false` when none is left (0) or there are no children (ECHILD).
 pub fn reap_one() -> bool {
@@ -155,8 +193,9 @@ pub fn reap_one() -> bool {
     }
 }
 
-/// `write` until all of `bytes` is written; errors (a closed stderr) are
-/// ignored: there is nowhere else to report them.
+/// `write` until all of `bytes` is written, retrying on EINTR; any other
+/// error is returned (callers writing to stderr ignore it: there is nowhere
+/// else to report it).
 pub fn write_all(fd: i32, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         // SAFETY: the pointer and length describe the live slice `bytes`.
@@ -180,38 +219,58 @@ pub fn close_fd(fd: i32) -> Result<(), Errno> {
     check(unsafe { close(fd) })
 }
 
-/// `close_range(first, ~0U, 0)`. Where it fails for any reason (ENOSYS
-/// before Linux 5.9; EPERM from a seccomp profile that predates it, as older
-/// container engines ship), every descriptor below the open-files limit is
-/// closed one by one instead: slower, once, but nothing inherited stays open.
-pub fn close_from(first: i32) {
+/// `fcntl(fd, F_GETFL)`: the status flags of the open file description,
+/// which every copy of the descriptor, in any process, shares.
+pub fn status_flags(fd: i32) -> Result<c_int, Errno> {
+    // SAFETY: integer-only fcntl; the unused argument is a c_ulong as musl
+    // reads it.
+    let flags = unsafe { fcntl(fd, F_GETFL, 0 as c_ulong) };
+    if flags == -1 { Err(errno()) } else { Ok(flags) }
+}
+
+/// `fcntl(fd, F_SETFL, flags)`.
+pub fn set_status_flags(fd: i32, flags: c_int) -> Result<(), Errno> {
+    // SAFETY: integer-only fcntl; the flags are passed as a c_ulong as musl
+    // reads them.
+    check(unsafe { fcntl(fd, F_SETFL, flags as c_ulong) })
+}
+
+/// `close_range(first, last, 0)`; nothing when `first > last`. Where it
+/// fails for any reason (ENOSYS before Linux 5.9; EPERM from a seccomp
+/// profile that predates it, as older container engines ship), every
+/// descriptor of the range below the open-files limit is closed one by one
+/// instead: slower, once, but nothing inherited stays open.
+pub fn close_range(first: u32, last: u32) {
+    if first > last {
+        return;
+    }
     // SAFETY: plain syscall with integer arguments; no object owns these fds.
     let ret = unsafe {
         syscall(
             SYS_CLOSE_RANGE,
-            first as c_ulong,
-            c_ulong::from(u32::MAX),
+            c_ulong::from(first),
+            c_ulong::from(last),
             0 as c_ulong,
         )
     };
     if ret == 0 {
         return;
     }
-    for fd in first..open_files_limit() {
-        let _ = close_fd(fd);
+    for fd in first..open_files_limit().min(last.saturating_add(1)) {
+        let _ = close_fd(fd as i32);
     }
 }
 
 /// The soft `RLIMIT_NOFILE`: no descriptor at or above it can be opened.
 /// At least 4096 (the limit may have been lowered after fds were opened) and
 /// at most 2^20 (an "unlimited" value would make the loop above endless).
-fn open_files_limit() -> i32 {
+fn open_files_limit() -> u32 {
     let mut limits = [0u64; 2];
     // SAFETY: `limits` is a valid `struct rlimit` (two 64-bit words) alive
     // for the call.
     let ret = unsafe { getrlimit(RLIMIT_NOFILE, &mut limits) };
     let soft = if ret == 0 { limits[0] } else { 0 };
-    soft.clamp(4096, 1 << 20) as i32
+    soft.clamp(4096, 1 << 20) as u32
 }
 
 /// `chdir`.
