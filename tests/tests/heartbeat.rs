@@ -1,4 +1,4 @@
-//! hermes-heartbeat end to end (issue 2): the static binary, real signals,
+//! hermes-heartbeat end to end: the static binary, real signals,
 //! real PID namespaces, real orphans. Exit codes are checked as exit codes:
 //! a death by SIGTERM is a failure, not "143".
 

@@ -1,4 +1,4 @@
-//! hermes-heartbeat under abuse (issue 7): signal floods, a fork storm,
+//! hermes-heartbeat under abuse: signal floods, a fork storm,
 //! a full realtime signal queue, hostile start-up states, and arbitrary argv
 //! bytes. Bounded in count and time; exit codes are checked as exit codes.
 
