@@ -247,6 +247,10 @@ impl Bench {
             &format!("#!/bin/sh\necho \"s6-svc $*\" >> \"${{FUZZ_S6_LOG:-{stray}}}\"\nexit 0\n"),
         );
         s6::write_script(
+            &bindir.join("s6-svwait"),
+            &format!("#!/bin/sh\necho \"s6-svwait $*\" >> \"${{FUZZ_S6_LOG:-{stray}}}\"\nexit 0\n"),
+        );
+        s6::write_script(
             &bindir.join("s6-svstat"),
             &format!(
                 "#!/bin/sh\necho \"s6-svstat $*\" >> \"${{FUZZ_S6_LOG:-{stray}}}\"\necho '{SVSTAT_UP}'\n"
@@ -424,6 +428,8 @@ struct Structured {
     json: bool,
     /// `run --no-supervise`.
     no_supervise: bool,
+    /// `-w` or `-T`: the command is sent, then waited for.
+    wait: bool,
 }
 
 fn structured(rng: &mut Rng, home: &Path) -> Structured {
@@ -468,12 +474,14 @@ fn structured(rng: &mut Rng, home: &Path) -> Structured {
     if no_supervise {
         extras.push("--no-supervise".into());
     }
+    let mut wait = false;
     if !matches!(verb, Verb::Status | Verb::Run) {
+        wait = true;
         match rng.below(4) {
             0 => extras.push("-w".into()),
             1 => extras.extend(["-T".into(), "2".into()]),
             2 => extras.push("--timeout=0.5".into()),
-            _ => {}
+            _ => wait = false,
         }
     }
     let name_os = os(&name);
@@ -540,6 +548,7 @@ fn structured(rng: &mut Rng, home: &Path) -> Structured {
         verb,
         json,
         no_supervise,
+        wait,
     }
 }
 
@@ -631,26 +640,52 @@ fn check_structured(case: &Structured, out: &Output, recorded: &str, bench: &Ben
                 format!("✓ {} gateway-{name} under s6\n", verb.done()),
                 "{what}: {out:?}"
             );
+            // The command first; with a wait, s6-svwait after it, or for the
+            // restart of an up gateway `-u` then s6-svc's own wait, which
+            // sends the `-r`.
+            let dir = dir.display();
+            let (sent, waited): (Vec<String>, Option<&str>) = match (verb, case.wait) {
+                (Verb::Restart, true) => (vec![format!(" -u {dir}"), format!(" -r {dir}")], None),
+                (_, true) => (
+                    vec![format!(" {} {dir}", verb.svc_flags())],
+                    Some(if verb == Verb::Stop {
+                        "s6-svwait -D -t "
+                    } else {
+                        "s6-svwait -u -t "
+                    }),
+                ),
+                (_, false) => (vec![format!(" {} {dir}", verb.svc_flags())], None),
+            };
             let svc: Vec<&str> = recorded
                 .lines()
                 .filter(|l| l.starts_with("s6-svc "))
                 .collect();
-            assert_eq!(svc.len(), 1, "{what}: {recorded:?}");
-            assert!(
-                svc[0].ends_with(&format!(" {} {}", verb.svc_flags(), dir.display())),
-                "{what}: s6-svc ran as {:?}",
-                svc[0]
-            );
+            assert_eq!(svc.len(), sent.len(), "{what}: {recorded:?}");
+            for (line, tail) in svc.iter().zip(&sent) {
+                assert!(
+                    line.ends_with(tail.as_str()),
+                    "{what}: s6-svc ran as {line:?}"
+                );
+            }
             let others: Vec<&str> = recorded
                 .lines()
                 .filter(|l| !l.starts_with("s6-svc "))
                 .collect();
-            let expected_others = if verb == Verb::Restart {
-                vec![svstat_line.as_str()]
-            } else {
-                vec![]
-            };
-            assert_eq!(others, expected_others, "{what}");
+            let mut expected_others = 0;
+            if verb == Verb::Restart {
+                assert_eq!(others.first(), Some(&svstat_line.as_str()), "{what}");
+                expected_others += 1;
+            }
+            if let Some(prefix) = waited {
+                assert!(
+                    others
+                        .last()
+                        .is_some_and(|l| l.starts_with(prefix) && l.ends_with(&format!(" {dir}"))),
+                    "{what}: {others:?}"
+                );
+                expected_others += 1;
+            }
+            assert_eq!(others.len(), expected_others, "{what}: {others:?}");
         }
     }
 }
