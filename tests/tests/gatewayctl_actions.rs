@@ -117,17 +117,18 @@ fn start_records_running_with_the_time() {
 }
 
 #[test]
-fn state_file_is_pretty_json_ending_in_a_newline() {
-    // Easy to read and to diff, and a well-formed text file for line tools.
+fn state_file_is_compact_json_as_python_writes_it() {
+    // Hermes's gateway writes it with `separators=(",", ":")` and no newline:
+    // the file looks the same whichever writer wrote it last.
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
+    let before = now();
     assert_eq!(s6.ctl(&["stop", "coder"]).code, 0);
     let text = fs::read_to_string(s6.state_file("coder")).expect("state file");
-    assert!(text.ends_with("}\n"), "{text:?}");
-    assert!(
-        text.lines()
-            .any(|l| l == r#"  "desired_state": "stopped","#),
-        "{text:?}"
-    );
+    let at = text
+        .strip_prefix(r#"{"desired_state":"stopped","updated_at":"#)
+        .and_then(|t| t.strip_suffix('}'))
+        .and_then(|t| t.parse::<u64>().ok());
+    assert!(at.is_some_and(|at| at >= before && at <= now()), "{text:?}");
 }
 
 #[test]
@@ -207,29 +208,34 @@ fn assert_only_the_state_file_in(s6: &ScanDir, profile: &str) {
 }
 
 /// Runs `stop coder` on a state file holding `content`, which is no JSON
-/// object (so there is no key to keep): the stop succeeds with one warning
-/// line, and the file is replaced by a fresh object recording the stop.
-fn stop_replaces_state_file_with_a_warning(content: &str) {
+/// object (so there is no safe place for the desired state, and it may be
+/// another writer's half-done work): the stop succeeds with one warning
+/// line, and the file is left byte for byte.
+fn stop_leaves_state_file_alone_with_a_warning(content: &str) {
     let s6 = ScanDir::with(&[Gateway::new("coder")]);
     let file = s6.state_file("coder");
     s6::write_file(&file, content);
     let out = s6.ctl(&["stop", "coder"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "✓ Stopped gateway-coder under s6\n", "{out:?}");
-    let warning = format!("⚠ {} was not a JSON object; replaced it", file.display());
+    let warning = format!(
+        "⚠ could not record the desired state in {}: not a JSON object; left it as it was",
+        file.display()
+    );
     assert_eq!(out.stderr_lines(), [warning.as_str()], "{out:?}");
     s6.wait_svstat("coder", "down", |s| !s.up && !s.want_up);
-    assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
+    assert_eq!(fs::read_to_string(&file).expect("still there"), content);
+    assert_only_the_state_file_in(&s6, "coder");
 }
 
 #[test]
-fn unparsable_state_file_is_replaced_with_a_warning() {
-    stop_replaces_state_file_with_a_warning("{not json");
+fn unparsable_state_file_is_left_alone_with_a_warning() {
+    stop_leaves_state_file_alone_with_a_warning("{not json");
 }
 
 #[test]
-fn state_file_that_is_not_an_object_is_replaced_with_a_warning() {
-    stop_replaces_state_file_with_a_warning("[\"desired_state\", 1]\n");
+fn state_file_that_is_not_an_object_is_left_alone_with_a_warning() {
+    stop_leaves_state_file_alone_with_a_warning("[\"desired_state\", 1]\n");
 }
 
 #[test]

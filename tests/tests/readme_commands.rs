@@ -206,7 +206,7 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
         "| coder  down (exit 143)".to_owned(),
         "| default  down (exit 143)".to_owned(),
         "| writer  down (exit 143)".to_owned(),
-        "\"desired_state\": \"stopped\"".to_owned(),
+        "\"desired_state\":\"stopped\"".to_owned(),
         "The CMD said: hermes-heartbeat: SIGTERM, exiting 143".to_owned(),
         "exit code 143, ".to_owned(),
     ] {

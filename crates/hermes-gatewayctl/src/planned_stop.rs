@@ -70,13 +70,10 @@ pub fn announce(home: &Path) -> Option<Announced> {
 /// object (the start time a number or null), or a bare pid as older
 /// gateways wrote it. Anything else is no Hermes gateway.
 fn gateway_pid_file(path: &Path) -> Option<(u32, Value)> {
-    let Contents::Bytes(bytes) = home_file::read_regular(path, PID_FILE_LIMIT + 1).ok()? else {
+    let Contents::Regular(read) = home_file::read_regular(path, PID_FILE_LIMIT).ok()? else {
         return None;
     };
-    if bytes.len() as u64 > PID_FILE_LIMIT {
-        return None;
-    }
-    let record: Value = serde_json::from_slice(&bytes).ok()?;
+    let record: Value = serde_json::from_slice(&read.bytes).ok()?;
     let (pid, start_time) = match &record {
         Value::Number(pid) => (pid.as_u64()?, None),
         _ => (record.get("pid")?.as_u64()?, record.get("start_time")),

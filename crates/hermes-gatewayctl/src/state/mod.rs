@@ -1,7 +1,13 @@
 //! The desired state of a gateway, kept in `<profile home>/gateway_state.json`
-//! so that the boot-time reconcile brings back what was running: other keys
-//! are kept, and the file is replaced atomically (temp file + rename).
+//! so that the boot-time reconcile brings back what was running. Hermes's
+//! gateway writes that file too: gatewayctl changes only its own two
+//! members, copies the rest as text (see [`merge`]), and replaces the file
+//! only while it is still the file that was merged, so that no update of
+//! Hermes's is lost to a record.
 
+mod merge;
+
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -10,10 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
-use serde_json::{Map, Value};
 
 use crate::error::Warning;
-use crate::home_file::{self, Contents};
+use crate::home_file::{self, Contents, Outcome};
+use merge::{NotAnObject, Owned};
 
 pub const FILE_NAME: &str = "gateway_state.json";
 
@@ -52,67 +58,82 @@ pub fn lock_profile(home: &Path, patience: Duration) -> Option<fs::File> {
     }
 }
 
+/// Longest state file merged: Hermes writes a few hundred bytes, and a
+/// larger one is left alone rather than held in memory.
+const LIMIT: u64 = 16 << 20;
+/// Merges tried while another writer keeps replacing the file.
+const ATTEMPTS: u32 = 32;
+
 /// Records `desired` in the profile home's state file. A missing profile
 /// home is skipped silently; anything else that goes wrong is a warning,
-/// never a failed action. A missing file starts from an empty object; one
-/// that is not a JSON object (no key to keep) is replaced, with a warning;
-/// one that cannot be read, or is not a regular file, is left as it is (its
-/// keys may be another writer's).
+/// never a failed action. A missing or blank file starts from an empty
+/// object; one that cannot be merged (not a JSON object, too large,
+/// unreadable, not a regular file) is left as it is.
 pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
     if !home.is_dir() {
         return None;
     }
     let path = home.join(FILE_NAME);
-    let not_recorded = |why: &dyn std::fmt::Display| {
-        Some(Warning(format!(
-            "could not record the desired state in {}: {why}",
-            path.display()
-        )))
+    let owned = Owned {
+        desired_state: desired.as_str(),
+        updated_at: unix_seconds(),
     };
-    let (mut object, was_object) = match read_object(&path) {
-        Ok(read) => read,
-        Err(why) => return not_recorded(&why),
-    };
-    object.insert("desired_state".to_owned(), Value::from(desired.as_str()));
-    object.insert("updated_at".to_owned(), Value::from(unix_seconds()));
-    match home_file::replace_json(&path, &Value::Object(object)) {
-        Ok(()) if was_object => None,
-        Ok(()) => Some(Warning(format!(
-            "{} was not a JSON object; replaced it",
-            path.display()
-        ))),
-        Err(e) => not_recorded(&e),
-    }
+    let why = merge_into(&path, owned).err()?;
+    Some(Warning(format!(
+        "could not record the desired state in {}: {why}",
+        path.display()
+    )))
 }
 
-/// Why an existing state file is left untouched.
+/// Why the desired state was not recorded.
 #[derive(Debug)]
-enum Unusable {
+enum NotRecorded {
     Unreadable(io::Error),
     NotRegular,
+    TooLarge,
+    NotAnObject,
+    KeptChanging,
+    Unwritable(io::Error),
 }
 
-impl std::fmt::Display for Unusable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let left = "left it as it was";
         match self {
-            Unusable::Unreadable(e) => write!(f, "cannot read it: {e}; left it as it was"),
-            Unusable::NotRegular => f.write_str("not a regular file; left it as it was"),
+            NotRecorded::Unreadable(e) => write!(f, "cannot read it: {e}; {left}"),
+            NotRecorded::NotRegular => write!(f, "not a regular file; {left}"),
+            NotRecorded::TooLarge => write!(f, "larger than {} MiB; {left}", LIMIT >> 20),
+            NotRecorded::NotAnObject => write!(f, "not a JSON object; {left}"),
+            NotRecorded::KeptChanging => write!(f, "another writer kept replacing it; {left}"),
+            NotRecorded::Unwritable(e) => write!(f, "{e}"),
         }
     }
 }
 
-/// The state file's object, and whether it was one: an empty object when
-/// there is no file (true) or when it holds no JSON object (false).
-fn read_object(path: &Path) -> Result<(Map<String, Value>, bool), Unusable> {
-    let bytes = match home_file::read_regular(path, u64::MAX).map_err(Unusable::Unreadable)? {
-        Contents::Missing => return Ok((Map::new(), true)),
-        Contents::NotRegular => return Err(Unusable::NotRegular),
-        Contents::Bytes(bytes) => bytes,
-    };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(object)) => Ok((object, true)),
-        _ => Ok((Map::new(), false)),
+/// Reads the state file, merges `owned` into it and replaces it; again
+/// when another writer replaced it meanwhile.
+fn merge_into(path: &Path, owned: Owned<'_>) -> Result<(), NotRecorded> {
+    for _ in 0..ATTEMPTS {
+        let was = match home_file::read_regular(path, LIMIT) {
+            Ok(Contents::Missing) => None,
+            Ok(Contents::Regular(read)) => Some(read),
+            Ok(Contents::NotRegular) => return Err(NotRecorded::NotRegular),
+            Ok(Contents::TooLarge) => return Err(NotRecorded::TooLarge),
+            Err(e) => return Err(NotRecorded::Unreadable(e)),
+        };
+        let text = was.as_ref().map_or(&[][..], |read| &read.bytes);
+        let mut merged = Vec::new();
+        merged
+            .try_reserve_exact(text.len() + 64)
+            .map_err(|_| NotRecorded::Unwritable(io::ErrorKind::OutOfMemory.into()))?;
+        merge::merge(text, owned, &mut merged).map_err(|NotAnObject| NotRecorded::NotAnObject)?;
+        match home_file::replace_if_unchanged(path, was.as_ref(), &merged) {
+            Ok(Outcome::Replaced) => return Ok(()),
+            Ok(Outcome::Changed) => {}
+            Err(e) => return Err(NotRecorded::Unwritable(e)),
+        }
     }
+    Err(NotRecorded::KeptChanging)
 }
 
 fn unix_seconds() -> u64 {
@@ -124,6 +145,7 @@ fn unix_seconds() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     fn read(path: &Path) -> Map<String, Value> {
         match fs::read(path)
@@ -169,37 +191,55 @@ mod tests {
             ["zeta", "desired_state", "alpha", "updated_at"]
         );
         assert_eq!(m["desired_state"], "running");
-        assert!(m["updated_at"].as_u64().is_some_and(|t| t > 1_600_000_000));
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
-        assert_eq!(leftovers.len(), 1, "no temp file left");
+        let at = m["updated_at"].as_u64().unwrap_or_default();
+        assert!(at > 1_600_000_000, "{m:?}");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            text,
+            format!(r#"{{"zeta":1,"desired_state":"running","alpha":[true],"updated_at":{at}}}"#),
+            "compact, as Python writes it, and no newline"
+        );
+        let leftovers = fs::read_dir(dir.path()).map_or(0, Iterator::count);
+        assert_eq!(leftovers, 1, "no temp file left");
     }
 
     #[test]
-    fn whatever_sits_at_the_temp_name_is_left_alone() {
+    fn members_python_writes_come_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        let others =
+            r#""a":NaN,"b":[Infinity,-Infinity],"c":1e999,"d":"\ud800","e":184467440737095516160"#;
+        let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        let text = format!("\u{feff}{{{others}, \"f\": {deep},\"desired_state\":\"running\"}}\n");
+        fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(record(dir.path(), Desired::Stopped).is_none());
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let expected = format!("\u{feff}{{{others},\"f\":{deep},\"desired_state\":\"stopped\",");
+        assert!(text.starts_with(&expected), "{text}");
+        assert!(text.ends_with('}'), "{text}");
+    }
+
+    #[test]
+    fn a_planted_link_at_a_temp_name_is_left_alone_and_a_left_behind_temp_removed() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join(FILE_NAME);
         let victim = dir.path().join("victim");
         fs::write(&victim, "keep me").unwrap_or_else(|e| panic!("{e}"));
         // The names README documents: `.gateway_state.json.tmp.<pid>.<n>`.
-        let temp = |n: u32| {
-            let name = format!(".{FILE_NAME}.tmp.{}.{n}", std::process::id());
-            dir.path().join(name)
-        };
-        let planted = temp(0);
+        let temp = |pid: u32, n: u32| dir.path().join(format!(".{FILE_NAME}.tmp.{pid}.{n}"));
+        let planted = temp(std::process::id(), 0);
         std::os::unix::fs::symlink(&victim, &planted).unwrap_or_else(|e| panic!("{e}"));
-        let stale = temp(1);
+        // Left by a writer killed before its rename: no lock held on it.
+        let stale = temp(1, 0);
         fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
 
         assert!(record(dir.path(), Desired::Stopped).is_none());
         assert_eq!(read(&path)["desired_state"], "stopped");
         assert_eq!(fs::read_to_string(&victim).ok().as_deref(), Some("keep me"));
         assert!(fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink()));
-        assert_eq!(fs::read_to_string(&stale).ok().as_deref(), Some("stale"));
-        assert!(!temp(2).exists(), "the temp used was not renamed");
+        assert!(!stale.exists(), "a temp left behind is still there");
+        let count = fs::read_dir(dir.path()).map_or(0, Iterator::count);
+        assert_eq!(count, 3, "the temp used was not renamed");
     }
 
     #[test]
@@ -209,7 +249,8 @@ mod tests {
         fs::write(&path, r#"{"desired_state": "running"}"#).unwrap_or_else(|e| panic!("{e}"));
         for n in 0..8 {
             let name = format!(".{FILE_NAME}.tmp.{}.{n}", std::process::id());
-            fs::write(dir.path().join(name), "taken").unwrap_or_else(|e| panic!("{e}"));
+            std::os::unix::fs::symlink("taken", dir.path().join(name))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let warning = record(dir.path(), Desired::Stopped).map(|w| w.0);
         assert!(
@@ -276,34 +317,72 @@ mod tests {
         assert_eq!(names, ["home"]);
     }
 
-    /// Records into a state file holding `content`, which is no JSON
-    /// object: it is replaced by a fresh object, with a warning.
-    fn replaced(content: &[u8]) {
+    /// Records into a state file holding `content`, which cannot be merged:
+    /// it is left byte for byte, with a warning saying `why`.
+    fn left_alone(content: &[u8], why: &str) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join(FILE_NAME);
         fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
         let warning = record(dir.path(), Desired::Stopped).map(|w| w.0);
-        let expected = format!("{} was not a JSON object; replaced it", path.display());
-        assert_eq!(warning, Some(expected));
-        let m = read(&path);
-        assert_eq!(
-            m.keys().collect::<Vec<_>>(),
-            ["desired_state", "updated_at"]
+        let expected = format!(
+            "could not record the desired state in {}: {why}; left it as it was",
+            path.display()
         );
-        assert_eq!(m["desired_state"], "stopped");
+        assert_eq!(warning, Some(expected));
+        assert!(fs::read(&path).is_ok_and(|b| b == content), "changed");
+        let count = fs::read_dir(dir.path()).map_or(0, Iterator::count);
+        assert_eq!(count, 1, "a temp file left behind");
     }
 
     #[test]
-    fn garbage_is_replaced_with_a_warning() {
-        replaced(b"not json");
-        replaced(b"");
-        replaced(b"{\"desired_state\": \"running\",");
+    fn garbage_is_left_alone_with_a_warning() {
+        left_alone(b"not json", "not a JSON object");
+        left_alone(b"{\"desired_state\": \"running\",", "not a JSON object");
+        left_alone(b"{\"a\": [1}", "not a JSON object");
     }
 
     #[test]
-    fn json_that_is_not_an_object_is_replaced_with_a_warning() {
-        replaced(b"[\"desired_state\", \"running\"]");
-        replaced(b"null");
+    fn json_that_is_not_an_object_is_left_alone_with_a_warning() {
+        left_alone(b"[\"desired_state\", \"running\"]", "not a JSON object");
+        left_alone(b"null", "not a JSON object");
+    }
+
+    #[test]
+    fn a_file_past_the_cap_is_left_alone_unread() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        let file = fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        // Sparse: the cap is checked on the size, before anything is read.
+        file.set_len(LIMIT + 1).unwrap_or_else(|e| panic!("{e}"));
+        left_alone_sized(&path, LIMIT + 1);
+    }
+
+    fn left_alone_sized(path: &Path, len: u64) {
+        let home = path.parent().unwrap_or_else(|| panic!("no parent"));
+        let warning = record(home, Desired::Stopped).map(|w| w.0);
+        assert!(
+            warning
+                .as_deref()
+                .is_some_and(|w| w.ends_with(": larger than 16 MiB; left it as it was")),
+            "{warning:?}"
+        );
+        assert_eq!(fs::metadata(path).map(|m| m.len()).ok(), Some(len));
+    }
+
+    #[test]
+    fn an_empty_or_blank_file_is_no_content_and_gets_a_fresh_object() {
+        for blank in ["", "\n", " \t\r\n"] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join(FILE_NAME);
+            fs::write(&path, blank).unwrap_or_else(|e| panic!("{e}"));
+            assert!(record(dir.path(), Desired::Stopped).is_none(), "{blank:?}");
+            let m = read(&path);
+            assert_eq!(
+                m.keys().collect::<Vec<_>>(),
+                ["desired_state", "updated_at"]
+            );
+            assert_eq!(m["desired_state"], "stopped");
+        }
     }
 
     #[test]
