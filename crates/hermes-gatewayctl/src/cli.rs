@@ -1,6 +1,6 @@
-//! The command line: lexopt's `Args`/`parse` shape, with help and version
-//! returned as values. The usage text lives here once and serves `--help`,
-//! every usage error and the README.
+//! The command line, parsed as lexopt's own examples do: one loop per
+//! level (the options before the command, then the command's own), each
+//! filling plain variables; help and version are returned as values.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -8,69 +8,13 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::error::Error;
-
-/// The synopsis that ends every usage error.
-pub const USAGE: &str =
-    "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] start|stop|restart|status|list|run ...";
-
-pub const HELP: &str = "\
-gatewayctl: control the per-profile Hermes gateway services (gateway-<profile>) under s6.
-
-usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
-  start   [PROFILE]             [-w|--wait] [-T|--timeout SECS]
-  stop    [PROFILE | --all]     [-w|--wait] [-T|--timeout SECS]
-  restart [PROFILE | --all]     [-w|--wait] [-T|--timeout SECS]
-  status  [PROFILE | --all]     [--json]
-  list                          [--json]
-  run     [--no-supervise] [--] [COMMAND [ARGS...]]
-  help, --help, --version
-
-  -p, --profile NAME   profile to act on (default: from HERMES_HOME, else 'default')
-  --scandir DIR        use the s6 scan directory DIR (also S6_PROFILE_GATEWAY_SCANDIR)
-  -w, --wait           wait until the gateway is up (ready), down (finished) or restarted
-  -T, --timeout SECS   how long --wait waits (default 10; implies --wait)
-  --all                every registered gateway (stop, restart, status)
-  --json               machine-readable output
-  --no-supervise       run: run COMMAND in the foreground instead of handing it to s6
-
-Environment: HERMES_HOME, S6_PROFILE_GATEWAY_SCANDIR, HERMES_S6_BINDIR,
-HERMES_GATEWAY_NO_SUPERVISE, HERMES_S6_SUPERVISED_CHILD, HERMES_HEARTBEAT.
-Exit codes: 0 done; 1 the operation failed; 2 usage or invalid input;
-run: 126/127 when COMMAND cannot be executed or is not found, 128+signum from the hold.
-";
+use crate::action::Action;
+use crate::error::{Error, shown};
 
 /// `--wait` without `-T`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// The longest `-T` accepted (one day): s6 takes milliseconds as an int.
 const MAX_WAIT_SECS: f64 = 86_400.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl Action {
-    /// The word used in messages: `s6-svc stop on ...`, `Could not stop ...`.
-    pub fn verb(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Stop => "stop",
-            Action::Restart => "restart",
-        }
-    }
-
-    /// Past tense for the `✓ Stopped ...` lines.
-    pub fn done(self) -> &'static str {
-        match self {
-            Action::Start => "Started",
-            Action::Stop => "Stopped",
-            Action::Restart => "Restarted",
-        }
-    }
-}
 
 /// One profile (named on the command line, or resolved later) or all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,61 +59,32 @@ pub enum Parsed {
     Version,
 }
 
-/// Options every command accepts, wherever they appear.
-struct Global {
-    profile: Option<String>,
-    scandir: Option<PathBuf>,
-    /// `--help` or `--version`, once seen.
-    special: Option<Parsed>,
+/// Which command's options are being parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Act(Action),
+    Status,
+    List,
+    Run,
 }
 
-/// A global option, told apart before its value is read (a lexopt `Arg`
-/// borrows the parser).
-enum GlobalOption {
-    Profile,
-    ScanDir,
-    Help,
-    Version,
-}
-
-/// What to do after a global option.
-enum Then {
-    Continue,
-    /// `--help`/`--version` was seen: stop parsing.
-    Stop,
-}
-
-fn global_option(arg: &lexopt::Arg<'_>) -> Option<GlobalOption> {
-    match arg {
-        Short('p') | Long("profile") => Some(GlobalOption::Profile),
-        Long("scandir") => Some(GlobalOption::ScanDir),
-        Short('h') | Long("help") => Some(GlobalOption::Help),
-        Short('V') | Long("version") => Some(GlobalOption::Version),
-        _ => None,
-    }
-}
-
-impl Global {
-    fn take(&mut self, option: GlobalOption, parser: &mut lexopt::Parser) -> Result<Then, Error> {
-        match option {
-            GlobalOption::Profile => self.profile = Some(string(parser.value().map_err(usage)?)),
-            GlobalOption::ScanDir => self.scandir = Some(parser.value().map_err(usage)?.into()),
-            GlobalOption::Help => self.special = Some(Parsed::Help),
-            GlobalOption::Version => self.special = Some(Parsed::Version),
-        }
-        Ok(if self.special.is_some() {
-            Then::Stop
-        } else {
-            Then::Continue
-        })
-    }
-}
-
-/// Parses the arguments after argv[0].
+/// Parses the arguments after argv[0]. `-p`, `--scandir`, `--help` and
+/// `--version` are taken before or after the command; the command's own
+/// options only where the synopsis has them:
+///
+/// ```text
+/// start|stop|restart [PROFILE | --all] [-w] [-T SECS]   (no start --all)
+/// status [PROFILE | --all] [--json]
+/// list [--json]
+/// run [--no-supervise] [--] [COMMAND [ARGS...]]
+/// ```
+///
+/// For `run`, the first value starts COMMAND and everything after it is
+/// passed on untouched.
 ///
 /// # Errors
 /// `Error::Usage` for anything that is not a valid command line; profile
-/// names are checked later (`profile::validate`), before anything runs.
+/// names are checked later (`profile::Name::parse`), before anything runs.
 pub fn parse<I>(args: I) -> Result<Parsed, Error>
 where
     I: IntoIterator,
@@ -178,24 +93,17 @@ where
     let mut parser = lexopt::Parser::from_iter(
         std::iter::once(OsString::from("gatewayctl")).chain(args.into_iter().map(Into::into)),
     );
-    let mut global = Global {
-        profile: None,
-        scandir: None,
-        special: None,
-    };
+    let mut profile = None;
+    let mut scandir = None;
     let name = loop {
-        let Some(arg) = parser.next().map_err(usage)? else {
-            return Err(Error::usage("missing command"));
-        };
-        if let Some(option) = global_option(&arg) {
-            match global.take(option, &mut parser)? {
-                Then::Continue => continue,
-                Then::Stop => return Ok(global.special.unwrap_or(Parsed::Help)),
-            }
-        }
-        match arg {
-            Value(v) => break string(v),
-            other => return Err(usage(other.unexpected())),
+        match parser.next().map_err(usage)? {
+            None => return Err(Error::usage("missing command")),
+            Some(Short('p') | Long("profile")) => profile = Some(value(&mut parser)?),
+            Some(Long("scandir")) => scandir = Some(parser.value().map_err(usage)?.into()),
+            Some(Short('h') | Long("help")) => return Ok(Parsed::Help),
+            Some(Short('V') | Long("version")) => return Ok(Parsed::Version),
+            Some(Value(v)) => break string(v),
+            Some(other) => return Err(usage(other.unexpected())),
         }
     };
     let kind = match name.as_str() {
@@ -206,81 +114,21 @@ where
         "list" => Kind::List,
         "run" => Kind::Run,
         "help" => return Ok(Parsed::Help),
-        _ => {
-            return Err(Error::usage(format!(
-                "unknown command {}",
-                crate::error::shown(&name)
-            )));
-        }
+        _ => return Err(Error::usage(format!("unknown command {}", shown(&name)))),
     };
-    let command = parse_command(kind, &mut parser, &mut global)?;
-    let Some(command) = command else {
-        return Ok(global.special.unwrap_or(Parsed::Help));
-    };
-    let all = matches!(
-        command,
-        Command::Act {
-            target: Target::All,
-            ..
-        } | Command::Status {
-            target: Target::All,
-            ..
-        }
-    );
-    if let (true, Some(p)) = (all, &global.profile) {
-        return Err(Error::usage(format!(
-            "--all and a profile ({}) exclude each other",
-            crate::error::shown(p)
-        )));
-    }
-    Ok(Parsed::Args(Args {
-        profile: global.profile,
-        scandir: global.scandir,
-        command,
-    }))
-}
-
-/// Which command's options are being parsed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Act(Action),
-    Status,
-    List,
-    Run,
-}
-
-/// The command's own options and arguments, each accepted only where the
-/// synopsis has it:
-///
-/// ```text
-/// start|stop|restart [PROFILE | --all] [-w] [-T SECS]   (no start --all)
-/// status [PROFILE | --all] [--json]
-/// list [--json]
-/// run [--no-supervise] [--] [COMMAND [ARGS...]]
-/// ```
-///
-/// For `run`, the first value starts COMMAND and everything after it is
-/// passed on untouched. `None` when `--help`/`--version` was seen.
-fn parse_command(
-    kind: Kind,
-    parser: &mut lexopt::Parser,
-    global: &mut Global,
-) -> Result<Option<Command>, Error> {
     let acts = matches!(kind, Kind::Act(_));
-    let mut profile = None;
+    let mut named = None;
     let mut all = false;
     let mut json = false;
     let mut wait = None;
     let mut no_supervise = false;
     let mut command = Vec::new();
     while let Some(arg) = parser.next().map_err(usage)? {
-        if let Some(option) = global_option(&arg) {
-            match global.take(option, parser)? {
-                Then::Continue => continue,
-                Then::Stop => return Ok(None),
-            }
-        }
         match arg {
+            Short('p') | Long("profile") => profile = Some(value(&mut parser)?),
+            Long("scandir") => scandir = Some(parser.value().map_err(usage)?.into()),
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
             Short('w') | Long("wait") if acts => wait = wait.or(Some(DEFAULT_WAIT)),
             Short('T') | Long("timeout") if acts => {
                 wait = Some(timeout(parser.value().map_err(usage)?)?);
@@ -298,39 +146,45 @@ fn parse_command(
                 command.extend(parser.raw_args().map_err(usage)?);
                 break;
             }
-            Value(v) if (acts || kind == Kind::Status) && profile.is_none() => {
-                profile = Some(string(v));
+            Value(v) if (acts || kind == Kind::Status) && named.is_none() => {
+                named = Some(string(v));
             }
             other => return Err(usage(other.unexpected())),
         }
     }
-    Ok(Some(match kind {
+    let target = if all {
+        if let Some(p) = named.as_ref().or(profile.as_ref()) {
+            return Err(Error::usage(format!(
+                "--all and a profile ({}) exclude each other",
+                shown(p)
+            )));
+        }
+        Target::All
+    } else {
+        Target::One(named)
+    };
+    let command = match kind {
         Kind::Act(action) => Command::Act {
             action,
-            target: target(profile, all)?,
+            target,
             wait,
         },
-        Kind::Status => Command::Status {
-            target: target(profile, all)?,
-            json,
-        },
+        Kind::Status => Command::Status { target, json },
         Kind::List => Command::List { json },
         Kind::Run => Command::Run {
             no_supervise,
             command,
         },
+    };
+    Ok(Parsed::Args(Args {
+        profile,
+        scandir,
+        command,
     }))
 }
 
-fn target(profile: Option<String>, all: bool) -> Result<Target, Error> {
-    match (profile, all) {
-        (Some(p), true) => Err(Error::usage(format!(
-            "--all and a profile ({}) exclude each other",
-            crate::error::shown(&p)
-        ))),
-        (None, true) => Ok(Target::All),
-        (p, false) => Ok(Target::One(p)),
-    }
+fn value(parser: &mut lexopt::Parser) -> Result<String, Error> {
+    parser.value().map(string).map_err(usage)
 }
 
 /// `-T SECS`: a positive number of seconds, fractions allowed.
@@ -340,7 +194,7 @@ fn timeout(value: OsString) -> Result<Duration, Error> {
         Ok(secs) if secs > 0.0 && secs <= MAX_WAIT_SECS => Ok(Duration::from_secs_f64(secs)),
         _ => Err(Error::usage(format!(
             "bad --timeout {} (want seconds, more than 0 and at most {MAX_WAIT_SECS})",
-            crate::error::shown(&text)
+            shown(&text)
         ))),
     }
 }
@@ -506,7 +360,7 @@ mod tests {
             &["status", "--wait"],
         ] {
             let e = usage_error(list);
-            assert!(e.contains(USAGE), "{list:?}: {e}");
+            assert!(e.contains(crate::usage::USAGE), "{list:?}: {e}");
             assert!(!e.contains('\n'), "{list:?}: {e}");
         }
     }

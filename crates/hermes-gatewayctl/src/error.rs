@@ -7,7 +7,9 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::USAGE;
+use hermes_heartbeat::signals;
+
+use crate::usage::USAGE;
 
 /// Exit codes, shared with the heartbeat (see README, "Exit codes").
 pub const EXIT_OK: u8 = 0;
@@ -201,7 +203,7 @@ impl fmt::Display for Error {
                 sent,
                 of,
             } => {
-                let by = crate::interrupt::name(*signal);
+                let by = signal_name(*signal);
                 match (service, sent) {
                     (Some(service), 0) => {
                         write!(
@@ -285,14 +287,12 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Prints an error line to stderr.
-pub fn report(err: &Error) {
-    crate::out::stderr(format_args!("✗ {err}"));
-}
-
-/// Prints a warning line to stderr.
-pub fn warn(warning: &Warning) {
-    crate::out::stderr(format_args!("⚠ {warning}"));
+/// The name of an interrupting signal, from the heartbeat's table.
+fn signal_name(signo: i32) -> &'static str {
+    match signals::classify(signo, false) {
+        signals::Action::Exit { name, .. } => name,
+        signals::Action::Reap | signals::Action::Ignore => "a signal",
+    }
 }
 
 #[cfg(test)]

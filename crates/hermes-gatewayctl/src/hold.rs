@@ -1,74 +1,63 @@
 //! The in-process hold: when no heartbeat can be exec'd, gatewayctl itself
-//! keeps the CMD process alive, with the heartbeat's signals, exit codes and
-//! exit line. It sleeps in a blocking read of signal-hook's self-pipe: no
-//! timer, no wake-ups.
+//! keeps the CMD process alive, with the heartbeat's own signal table and
+//! exit line (its library), so the two can never disagree. It sleeps in a
+//! blocking read of signal-hook's self-pipe: no timer, no wake-ups.
 
+use hermes_heartbeat::line::Line;
+use hermes_heartbeat::signals::{self, Action};
 use rustix::process::{WaitOptions, waitpid};
-use signal_hook::consts::signal::{
-    SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGIO, SIGPIPE, SIGPROF, SIGQUIT, SIGTERM, SIGTSTP,
-    SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGVTALRM, SIGWINCH, SIGXCPU, SIGXFSZ,
-};
 use signal_hook::iterator::Signals;
 
 use crate::out;
 
-/// Not exported by signal-hook; Linux numbers (x86, arm, generic).
-const SIGSTKFLT: i32 = 16;
-const SIGPWR: i32 = 30;
-
 /// The line printed when the hold takes over.
 pub const NOTICE: &str = "`hermes-heartbeat` is unavailable; keeping the s6 CMD process alive in-process until the container is stopped.";
 
-/// Signals whose default action would stop or end the process: all are
-/// caught, so only the four termination requests end the hold. The fault
-/// signals (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS) keep their default, as in
-/// the heartbeat.
-const CAUGHT: [i32; 22] = [
-    SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGWINCH,
-    SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT, SIGURG, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,
-    SIGPWR, SIGSTKFLT,
+/// The termination requests: these must be caught, or there is no hold.
+const REQUIRED: [i32; 4] = [
+    signals::SIGTERM,
+    signals::SIGINT,
+    signals::SIGHUP,
+    signals::SIGQUIT,
 ];
-/// Realtime signals (their default action terminates). Those the libc
-/// reserves for itself cannot be caught and are skipped.
-const REALTIME: std::ops::RangeInclusive<i32> = 32..=64;
 
 /// Never returns: exits `128+signum` (with the heartbeat's line) on SIGTERM,
-/// SIGINT, SIGHUP or SIGQUIT.
+/// SIGINT, SIGHUP or SIGQUIT. Every other signal whose default would stop
+/// or end the process is caught and ignored, SIGCHLD reaps; the fault
+/// signals keep their default, as in the heartbeat.
 ///
 /// # Errors
-/// Only when the signal handlers cannot be installed at all.
-pub fn hold() -> Result<std::convert::Infallible, std::io::Error> {
-    let mut signals = Signals::new(CAUGHT)?;
-    for signo in REALTIME {
-        // Reserved realtime signals fail to register; nothing to catch there.
-        let _ = signals.add_signal(signo);
+/// Only when the termination requests cannot be caught.
+pub fn forever() -> Result<std::convert::Infallible, std::io::Error> {
+    let mut caught = Signals::new(REQUIRED)?;
+    for signo in 1..=signals::MAX_SIGNAL {
+        if REQUIRED.contains(&signo)
+            || signals::FAULT_SIGNALS.contains(&signo)
+            || signals::is_uncatchable(signo)
+        {
+            continue;
+        }
+        // Those the C library reserves (32-34) cannot be caught; nothing to
+        // do about them from safe code.
+        let _ = caught.add_signal(signo);
     }
     out::stderr(NOTICE);
     // Like the heartbeat: pin no mount for as long as the container lives.
     let _ = std::env::set_current_dir("/");
     reap_children();
     loop {
-        for signo in signals.wait() {
-            match termination_name(signo) {
-                Some(name) => {
-                    let code = 128 + signo;
-                    out::stderr(format_args!("hermes-heartbeat: {name}, exiting {code}"));
-                    std::process::exit(code);
+        for signo in caught.wait() {
+            match signals::classify(signo, false) {
+                Action::Exit { code, name } => {
+                    let mut line = Line::new();
+                    signals::render_exit(&mut line, name, code);
+                    out::stderr(String::from_utf8_lossy(line.finish()).trim_end());
+                    std::process::exit(code.into());
                 }
-                None if signo == SIGCHLD => reap_children(),
-                None => {}
+                Action::Reap => reap_children(),
+                Action::Ignore => {}
             }
         }
-    }
-}
-
-fn termination_name(signo: i32) -> Option<&'static str> {
-    match signo {
-        SIGTERM => Some("SIGTERM"),
-        SIGINT => Some("SIGINT"),
-        SIGHUP => Some("SIGHUP"),
-        SIGQUIT => Some("SIGQUIT"),
-        _ => None,
     }
 }
 

@@ -99,13 +99,3 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-/// The name shown for an interrupting signal.
-pub fn name(signo: i32) -> &'static str {
-    match signo {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
-}

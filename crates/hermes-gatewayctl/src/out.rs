@@ -1,9 +1,13 @@
 //! Writing lines to stdout and stderr without ever panicking: `println!`
-//! panics when stdout is a closed pipe (`gatewayctl list | head -1`).
+//! panics when stdout is a closed pipe (`gatewayctl list | head -1`). The
+//! shapes of the lines live here too: `✗ ` before an error, `⚠ ` before a
+//! warning.
 
 use std::fmt::Display;
 use std::io::{self, Write};
 use std::sync::Mutex;
+
+use crate::error::{Error, Warning};
 
 /// The first error writing to stdout, other than a closed pipe.
 static STDOUT_ERROR: Mutex<Option<io::Error>> = Mutex::new(None);
@@ -36,6 +40,16 @@ pub fn stdout_error() -> Option<io::Error> {
 /// name or s6's output) are escaped, so every message stays one line.
 pub fn stderr(line: impl Display) {
     let _ = writeln!(io::stderr().lock(), "{}", one_line(&line.to_string()));
+}
+
+/// `✗ <error>` on stderr.
+pub fn error(error: &Error) {
+    stderr(format_args!("✗ {error}"));
+}
+
+/// `⚠ <warning>` on stderr.
+pub fn warning(warning: &Warning) {
+    stderr(format_args!("⚠ {warning}"));
 }
 
 /// `text` with control characters shown escaped (`\n`, `\u{1b}`).

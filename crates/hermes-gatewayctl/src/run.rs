@@ -8,14 +8,14 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::act;
-use crate::cli::Action;
+use crate::action::Action;
+use crate::control;
 use crate::error::{self, Error, Warning};
 use crate::hold;
 use crate::out;
-use crate::profile::{self, Homes};
+use crate::profile::{HermesHome, Name};
 use crate::s6::scandir::{self, ScanDir};
-use crate::s6::svstat::Status;
+use crate::s6::svstat::ServiceState;
 use crate::s6::{S6, Supervision};
 
 /// Where the heartbeat is looked for last, fixed at build time
@@ -28,60 +28,63 @@ const HEARTBEAT_NAME: &str = "hermes-heartbeat";
 
 /// What `run` was asked to do.
 pub struct Request<'a> {
-    pub homes: &'a Homes,
-    /// `-p/--profile`, already validated.
-    pub profile_option: Option<&'a str>,
-    pub scandir_option: Option<&'a Path>,
+    pub home: &'a HermesHome,
+    /// `-p/--profile`, already checked.
+    pub profile: Option<Name>,
+    /// The scan directory named by `--scandir` or the environment, if any.
+    pub scandir: Option<PathBuf>,
     pub no_supervise: bool,
     pub command: Vec<OsString>,
 }
 
 /// Runs `gatewayctl run`. Returns only on failure: on success the process
 /// has become the heartbeat or COMMAND, or holds in-process until stopped.
-pub fn run(req: Request<'_>) -> Error {
-    match run_inner(req) {
+/// It writes its own lines (the breadcrumb, a warning per heartbeat that
+/// cannot be exec'd), since nothing returns after an exec.
+pub fn hand_over(req: Request<'_>) -> Error {
+    match try_hand_over(req) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
+fn try_hand_over(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
     // The recursion guard: this is the supervised gateway, started by its
     // s6 run script. It runs COMMAND, and is never refused.
     if env_is_set("HERMES_S6_SUPERVISED_CHILD") {
         return exec_foreground(&req.command);
     }
     let opted_out = req.no_supervise || env_is_truthy("HERMES_GATEWAY_NO_SUPERVISE");
-    let scandir = match scandir::named(req.scandir_option) {
-        Some(_) => ScanDir::resolve(req.scandir_option)?,
-        None if scandir::under_s6_overlay() => ScanDir::resolve(None)?,
+    let scandir = match req.scandir {
+        Some(path) => ScanDir::at(path)?,
+        None if scandir::under_s6_overlay() => ScanDir::container(),
         None => return exec_foreground(&req.command),
     };
-    let profile = req.homes.resolve(None, req.profile_option)?;
-    let s6 = S6::new(scandir);
+    let profile = req.home.choose(req.profile)?;
     if opted_out {
         // Two gateways on one profile corrupt its state: refuse while the
         // supervised one is up.
+        let s6 = S6::connect(scandir, &[])?;
         if s6.scandir.registered(&profile).is_ok()
             && matches!(
-                s6.status(&profile)?,
-                Supervision::Supervised(Status { up: true, .. })
+                s6.read_state(&profile)?,
+                Supervision::Supervised(ServiceState { up: true, .. })
             )
         {
             return Err(Error::AlreadySupervised);
         }
         return exec_foreground(&req.command);
     }
-    s6.require(&["s6-svc"])?;
-    let acted = act::act(&s6, req.homes, &profile, Action::Start, None);
+    let s6 = S6::connect(scandir, control::programs(Action::Start, None))?;
+    let acted = control::gateway(&s6, req.home, &profile, Action::Start, None);
     if let Some(w) = &acted.warning {
-        error::warn(w);
+        out::warning(w);
     }
     acted.result?;
     out::stderr(format_args!(
         "✓ {} is running under s6 supervision; this CMD process now only keeps the container alive. \
          To run the gateway in the foreground instead, pass --no-supervise or set HERMES_GATEWAY_NO_SUPERVISE=1.",
-        profile::service(&profile)
+        profile.service()
     ));
     for candidate in heartbeat_candidates() {
         // A relative name would make exec search PATH: exactly what `run`
@@ -91,12 +94,12 @@ fn run_inner(req: Request<'_>) -> Result<std::convert::Infallible, Error> {
         } else {
             "not an absolute path".to_owned()
         };
-        error::warn(&Warning(format!(
+        out::warning(&Warning(format!(
             "cannot exec {}: {failure}; trying the next place",
             error::shown(&candidate.to_string_lossy())
         )));
     }
-    hold::hold().map_err(Error::HoldFailed)
+    hold::forever().map_err(Error::HoldFailed)
 }
 
 /// Execs COMMAND through PATH (execvp). 127 when not found, 126 when it

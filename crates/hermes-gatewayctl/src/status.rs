@@ -3,18 +3,17 @@
 
 use serde_json::{Value, json};
 
-use crate::act::NONE_REGISTERED;
 use crate::error::Error;
-use crate::out;
 use crate::parallel;
-use crate::profile;
+use crate::profile::Name;
+use crate::report::{Line, NONE_REGISTERED, Report};
 use crate::s6::scandir::ScanDir;
-use crate::s6::svstat::Status;
+use crate::s6::svstat::ServiceState;
 use crate::s6::{S6, Supervision};
 
 /// One line per profile: `coder  up (pid 812) 45s`,
 /// `writer  down (signal SIGTERM) 3s, want up`, `old  unsupervised`.
-pub fn line(profile: &str, state: &Supervision) -> String {
+pub fn line(profile: &Name, state: &Supervision) -> String {
     let Supervision::Supervised(s) = state else {
         return format!("{profile}  unsupervised");
     };
@@ -40,10 +39,11 @@ pub fn line(profile: &str, state: &Supervision) -> String {
 }
 
 /// One JSON object per profile (every state field is null when unsupervised).
-pub fn json(profile: &str, state: &Supervision) -> Value {
-    let service = profile::service(profile);
+pub fn json(profile: &Name, state: &Supervision) -> Value {
+    let service = profile.service();
+    let profile = profile.as_str();
     match state {
-        Supervision::Supervised(Status {
+        Supervision::Supervised(ServiceState {
             up,
             want_up,
             normally_up,
@@ -65,66 +65,69 @@ pub fn json(profile: &str, state: &Supervision) -> Value {
     }
 }
 
-/// `status [PROFILE | --all] [--json]`: `profile` is the resolved profile,
-/// `None` for `--all`. Returns whether every requested gateway could be read.
+/// `status [PROFILE | --all] [--json]`: `profile` is the chosen profile,
+/// `None` for `--all`. Exit 1 unless every requested gateway could be read.
 ///
 /// # Errors
 /// An unknown profile, or an unreadable scan directory.
-pub fn status(s6: &S6, profile: Option<&str>, as_json: bool) -> Result<bool, Error> {
+pub fn show(s6: &S6, profile: Option<Name>, as_json: bool) -> Result<Report, Error> {
     let profiles = match profile {
         Some(p) => {
-            s6.scandir.registered(p)?;
-            vec![p.to_owned()]
+            s6.scandir.registered(&p)?;
+            vec![p]
         }
         None => s6.scandir.profiles()?,
     };
+    let mut report = Report::default();
     if profiles.is_empty() && !as_json {
-        out::stdout(NONE_REGISTERED);
-        return Ok(true);
+        report.result(NONE_REGISTERED);
+        return Ok(report);
     }
     let states = parallel::map(
         &profiles,
         parallel::Workers::Busy,
         |state: &Result<_, Error>| state.as_ref().is_err_and(Error::is_busy),
-        |p| s6.status(p),
+        |p| s6.read_state(p),
     );
-    let mut all_read = true;
     let mut objects = Vec::new();
     for (p, state) in profiles.iter().zip(states) {
         match state {
             Ok(state) if as_json => objects.push(json(p, &state)),
-            Ok(state) => out::stdout(line(p, &state)),
-            Err(e) => {
-                all_read = false;
-                crate::error::report(&e);
-            }
+            Ok(state) => report.result(line(p, &state)),
+            Err(e) => report.partial_failure(Line::Failure(e)),
         }
     }
     if as_json {
-        out::stdout(Value::Array(objects));
+        report.result(Value::Array(objects).to_string());
     }
-    Ok(all_read)
+    Ok(report)
 }
 
 /// `list [--json]`: registered profile names, sorted, one per line.
 ///
 /// # Errors
 /// The scan directory cannot be read.
-pub fn list(scandir: &ScanDir, as_json: bool) -> Result<(), Error> {
+pub fn list(scandir: &ScanDir, as_json: bool) -> Result<Report, Error> {
     let profiles = scandir.profiles()?;
+    let mut report = Report::default();
     if as_json {
-        out::stdout(Value::from(profiles));
+        let names: Vec<&str> = profiles.iter().map(Name::as_str).collect();
+        report.result(Value::from(names).to_string());
     } else {
         for p in profiles {
-            out::stdout(p);
+            report.result(p.to_string());
         }
     }
-    Ok(())
+    Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
 
     fn st(
         up: bool,
@@ -133,7 +136,7 @@ mod tests {
         exit_code: Option<i32>,
         signal: Option<&str>,
     ) -> Supervision {
-        Supervision::Supervised(Status {
+        Supervision::Supervised(ServiceState {
             up,
             want_up,
             normally_up: true,
@@ -148,31 +151,34 @@ mod tests {
     #[test]
     fn lines() {
         assert_eq!(
-            line("coder", &st(true, true, Some(812), None, None)),
+            line(&name("coder"), &st(true, true, Some(812), None, None)),
             "coder  up (pid 812) 45s"
         );
         assert_eq!(
-            line("coder", &st(true, false, Some(812), None, None)),
+            line(&name("coder"), &st(true, false, Some(812), None, None)),
             "coder  up (pid 812) 45s, want down"
         );
         assert_eq!(
-            line("w", &st(false, true, None, None, Some("SIGTERM"))),
+            line(&name("w"), &st(false, true, None, None, Some("SIGTERM"))),
             "w  down (signal SIGTERM) 45s, want up"
         );
         assert_eq!(
-            line("w", &st(false, false, None, Some(1), None)),
+            line(&name("w"), &st(false, false, None, Some(1), None)),
             "w  down (exit 1) 45s"
         );
-        assert_eq!(line("old", &Supervision::Unsupervised), "old  unsupervised");
+        assert_eq!(
+            line(&name("old"), &Supervision::Unsupervised),
+            "old  unsupervised"
+        );
     }
 
     #[test]
     fn json_objects() {
-        let v = json("coder", &st(true, true, Some(812), None, None));
+        let v = json(&name("coder"), &st(true, true, Some(812), None, None));
         assert_eq!(v["service"], "gateway-coder");
         assert_eq!(v["pid"], 812);
         assert_eq!(v["signal"], Value::Null);
-        let u = json("old", &Supervision::Unsupervised);
+        let u = json(&name("old"), &Supervision::Unsupervised);
         assert_eq!(u["supervised"], false);
         assert_eq!(u["up"], Value::Null);
     }

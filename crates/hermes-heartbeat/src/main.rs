@@ -185,11 +185,7 @@ fn act_on(signo: i32, config: &Config, pending: Option<&PendingReady>) {
         Action::Exit { code, name } => {
             if !config.quiet {
                 let mut line = Line::new();
-                line.push(cli::NAME.as_bytes())
-                    .push(b": ")
-                    .push(name.as_bytes())
-                    .push(b", exiting ")
-                    .push_u32(code.into());
+                signals::render_exit(&mut line, name, code);
                 let _ = sys::write_all(2, line.finish());
             }
             // Only after the line: with `-r 2`, blocking again on a full

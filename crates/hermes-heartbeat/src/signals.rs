@@ -4,6 +4,8 @@
 //! (the "generic" table); mips, sparc and alpha number signals differently and
 //! are not supported targets.
 
+use crate::line::Line;
+
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGQUIT: i32 = 3;
@@ -59,9 +61,27 @@ pub fn classify(signo: i32, exit_zero: bool) -> Action {
     Action::Exit { code, name }
 }
 
+/// The line printed on the way out: `hermes-heartbeat: SIGTERM, exiting 143`
+/// (the in-process hold of gatewayctl prints the same, so log greps match
+/// either).
+pub fn render_exit(line: &mut Line, name: &str, code: u8) {
+    line.push(crate::cli::NAME.as_bytes())
+        .push(b": ")
+        .push(name.as_bytes())
+        .push(b", exiting ")
+        .push_u32(code.into());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exit_line_names_the_signal_and_the_code() {
+        let mut line = Line::new();
+        render_exit(&mut line, "SIGTERM", 143);
+        assert_eq!(line.finish(), b"hermes-heartbeat: SIGTERM, exiting 143\n");
+    }
 
     #[test]
     fn termination_signals_exit_128_plus_signum() {

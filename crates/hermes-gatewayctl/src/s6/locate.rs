@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Access, access};
 
-use crate::error::Error;
-
 /// Searched in this order when `HERMES_S6_BINDIR` is not set: s6-overlay's
 /// `/command`, skarnet's slashpackage, then the distribution places.
 pub const SEARCH_DIRS: [&str; 5] = [
@@ -27,17 +25,10 @@ pub fn search_dirs() -> Vec<PathBuf> {
 }
 
 /// The first executable `program` in `dirs`.
-///
-/// # Errors
-/// `Error::ProgramNotFound` naming every directory looked in.
-pub fn find(program: &'static str, dirs: &[PathBuf]) -> Result<PathBuf, Error> {
+pub fn find(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     dirs.iter()
         .map(|dir| dir.join(program))
         .find(|path| is_executable_file(path))
-        .ok_or_else(|| Error::ProgramNotFound {
-            program,
-            looked_in: dirs.to_vec(),
-        })
 }
 
 fn is_executable_file(path: &Path) -> bool {
@@ -49,16 +40,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_program_names_every_place() {
-        let dirs = vec![
+    fn a_program_in_none_of_the_places_is_not_found() {
+        let dirs = [
             PathBuf::from("/nonexistent-a"),
             PathBuf::from("/nonexistent-b"),
         ];
-        let err = find("s6-svc", &dirs).err().map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("s6-svc not found (looked in /nonexistent-a, /nonexistent-b)")
-        );
+        assert_eq!(find("s6-svc", &dirs), None);
     }
 
     #[test]
@@ -69,7 +56,7 @@ mod tests {
             PathBuf::from("/bin"),
             PathBuf::from("/usr/bin"),
         ];
-        assert_eq!(find("sh", &dirs).ok(), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(find("sh", &dirs), Some(PathBuf::from("/bin/sh")));
     }
 
     #[test]
@@ -89,11 +76,11 @@ mod tests {
     #[test]
     fn a_directory_or_plain_file_is_not_a_program() {
         let dirs = [PathBuf::from("/")];
-        assert!(find("etc", &dirs).is_err());
+        assert!(find("etc", &dirs).is_none());
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("s6-svc"), "#!/bin/sh\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            find("s6-svc", &[dir.path().to_path_buf()]).is_err(),
+            find("s6-svc", &[dir.path().to_path_buf()]).is_none(),
             "mode 0644 is not a program"
         );
     }

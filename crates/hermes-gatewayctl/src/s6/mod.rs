@@ -1,6 +1,7 @@
-//! Talking to s6: the scan directory, the programs, and the operations
-//! gatewayctl needs (read a service's state, send it a command, wait for a
-//! state), each run by absolute path with a time bound.
+//! The s6 adapter: a scan directory, the s6 programs (each looked up once,
+//! by absolute path), and the operations gatewayctl needs: read a service's
+//! state, send it a command, wait for a state. Every program run is bounded
+//! in time (see [`runner`]).
 
 pub mod locate;
 pub mod runner;
@@ -9,15 +10,15 @@ pub mod svstat;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::cli::Action;
+use crate::action::Action;
 use crate::error::Error;
-use crate::interrupt;
-use crate::profile;
-use runner::{OnInterrupt, Outcome};
+use crate::profile::Name;
+use runner::{End, OnInterrupt, Outcome};
 use scandir::ScanDir;
-use svstat::Status;
+use svstat::ServiceState;
 
 /// Bound on one s6 program run that does not wait for a state.
 const PROGRAM_BOUND: Duration = Duration::from_secs(5);
@@ -26,10 +27,28 @@ const RC_WAIT_TIMEOUT: i32 = 99;
 /// Longest piece of s6's stderr kept in a message.
 const STDERR_SHOWN: usize = 300;
 
+/// The s6 programs gatewayctl runs (the discriminant indexes `S6::paths`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    Svc,
+    Svstat,
+    Svwait,
+}
+
+impl Program {
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::Svc => "s6-svc",
+            Program::Svstat => "s6-svstat",
+            Program::Svwait => "s6-svwait",
+        }
+    }
+}
+
 /// A service's state as far as s6 knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Supervision {
-    Supervised(Status),
+    Supervised(ServiceState),
     /// A service directory that no s6-supervise runs.
     Unsupervised,
 }
@@ -53,85 +72,80 @@ pub struct Pending {
     limit: Duration,
 }
 
-/// How one s6 program run ended, when it ran to its end.
-struct Run {
-    rc: i32,
-    stdout: String,
-    stderr: String,
-}
-
-enum Ran {
-    Exited(Run),
-    Interrupted,
-}
-
 /// s6 at one scan directory, and where its programs are.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct S6 {
     pub scandir: ScanDir,
     bindirs: Vec<PathBuf>,
+    /// Each program's path, looked up at most once, by [`Program`].
+    paths: [OnceLock<Option<PathBuf>>; 3],
 }
 
 impl S6 {
     /// s6 at `scandir`, with its programs looked up in `HERMES_S6_BINDIR`
-    /// or the usual places.
-    pub fn new(scandir: ScanDir) -> S6 {
-        S6 {
-            scandir,
-            bindirs: locate::search_dirs(),
-        }
-    }
-
-    /// Checks up front that the programs a command will run exist, so a
-    /// missing one is one error line, not one per gateway.
+    /// or the usual places. The programs in `needed` are looked up now, so
+    /// that a missing one is one error line, not one per gateway; any other
+    /// on its first use.
     ///
     /// # Errors
-    /// `ProgramNotFound` for the first one missing.
-    pub fn require(&self, programs: &[&'static str]) -> Result<(), Error> {
-        programs.iter().try_for_each(|p| self.program(p).map(drop))
+    /// `ProgramNotFound` for the first needed one missing.
+    pub fn connect(scandir: ScanDir, needed: &[Program]) -> Result<S6, Error> {
+        let s6 = S6 {
+            scandir,
+            bindirs: locate::search_dirs(),
+            paths: Default::default(),
+        };
+        for program in needed {
+            s6.path(*program)?;
+        }
+        Ok(s6)
     }
 
-    fn program(&self, name: &'static str) -> Result<PathBuf, Error> {
-        locate::find(name, &self.bindirs)
+    fn path(&self, program: Program) -> Result<&PathBuf, Error> {
+        self.paths[program as usize]
+            .get_or_init(|| locate::find(program.name(), &self.bindirs))
+            .as_ref()
+            .ok_or_else(|| Error::ProgramNotFound {
+                program: program.name(),
+                looked_in: self.bindirs.clone(),
+            })
     }
 
     /// Reads the state of `gateway-<profile>`.
     ///
     /// # Errors
     /// s6-svstat could not run, failed, or printed something unreadable.
-    pub fn status(&self, profile: &str) -> Result<Supervision, Error> {
+    pub fn read_state(&self, profile: &Name) -> Result<Supervision, Error> {
         let dir = self.scandir.service_dir(profile);
         let args = [
             OsStr::new("-o"),
             OsStr::new(svstat::FIELDS),
             dir.as_os_str(),
         ];
-        let run = match self.run(
-            "s6-svstat",
-            "status",
+        let outcome = self.run(
+            Program::Svstat,
             profile,
             &args,
             PROGRAM_BOUND,
             OnInterrupt::Finish,
-        )? {
-            Ran::Exited(run) => run,
-            Ran::Interrupted => return Err(interrupted("status", profile, 0)),
-        };
-        match run.rc {
-            0 => svstat::parse(&run.stdout)
+        )?;
+        match outcome.end {
+            End::Exited(0) => svstat::parse(&outcome.stdout)
                 .map(Supervision::Supervised)
                 .ok_or(Error::BadStatus {
-                    service: profile::service(profile),
-                    output: run.stdout,
+                    service: profile.service(),
+                    output: outcome.stdout,
                 }),
-            svstat::RC_NOT_SUPERVISED => Ok(Supervision::Unsupervised),
-            rc => Err(Error::S6Failed {
-                program: "s6-svstat",
-                action: "status",
-                service: profile::service(profile),
-                rc,
-                stderr: trim(&run.stderr),
-            }),
+            End::Exited(svstat::RC_NOT_SUPERVISED) => Ok(Supervision::Unsupervised),
+            End::Exited(rc) => Err(failed(Program::Svstat, "status", profile, rc, &outcome)),
+            End::TimedOut | End::Interrupted => Err(unfinished(
+                Program::Svstat,
+                "status",
+                profile,
+                outcome.end,
+                PROGRAM_BOUND,
+                0,
+            )),
         }
     }
 
@@ -155,7 +169,7 @@ impl S6 {
     /// before anything was sent.
     pub fn send(
         &self,
-        profile: &str,
+        profile: &Name,
         action: Action,
         wait: Option<Duration>,
     ) -> Result<Option<Pending>, Error> {
@@ -165,8 +179,8 @@ impl S6 {
         // a running process.
         let restart_up = action == Action::Restart
             && matches!(
-                self.status(profile)?,
-                Supervision::Supervised(Status { up: true, .. })
+                self.read_state(profile)?,
+                Supervision::Supervised(ServiceState { up: true, .. })
             );
         let (command, wanted): (&[&str], Wanted) = match action {
             Action::Stop => (&["-d"], Wanted::Down),
@@ -181,27 +195,29 @@ impl S6 {
         };
         let mut args: Vec<&OsStr> = command.iter().map(OsStr::new).collect();
         args.push(dir.as_os_str());
-        match self.run(
-            "s6-svc",
-            action.verb(),
+        let verb = action.verb();
+        let outcome = self.run(
+            Program::Svc,
             profile,
             &args,
             PROGRAM_BOUND,
             OnInterrupt::Finish,
-        )? {
-            Ran::Exited(run) if run.rc == 0 => Ok(wait.map(|limit| Pending {
+        )?;
+        match outcome.end {
+            End::Exited(0) => Ok(wait.map(|limit| Pending {
                 action,
                 wanted,
                 limit,
             })),
-            Ran::Exited(run) => Err(Error::S6Failed {
-                program: "s6-svc",
-                action: action.verb(),
-                service: profile::service(profile),
-                rc: run.rc,
-                stderr: trim(&run.stderr),
-            }),
-            Ran::Interrupted => Err(interrupted(action.verb(), profile, 0)),
+            End::Exited(rc) => Err(failed(Program::Svc, verb, profile, rc, &outcome)),
+            end => Err(unfinished(
+                Program::Svc,
+                verb,
+                profile,
+                end,
+                PROGRAM_BOUND,
+                0,
+            )),
         }
     }
 
@@ -212,7 +228,7 @@ impl S6 {
     /// # Errors
     /// The state was not reached in time (`WaitTimedOut`), the wait failed
     /// (the supervisor died), overran its bound, or was interrupted.
-    pub fn wait(&self, profile: &str, pending: &Pending) -> Result<(), Error> {
+    pub fn wait(&self, profile: &Name, pending: &Pending) -> Result<(), Error> {
         let dir = self.scandir.service_dir(profile);
         let millis = pending
             .limit
@@ -221,75 +237,89 @@ impl S6 {
             .to_string();
         // s6-svwait for a state; a restart listens with s6-svc -w, which
         // sends the `-r` once it listens.
-        let (program, options): (&'static str, &[&str]) = match pending.wanted {
-            Wanted::Up { ready: true } => ("s6-svwait", &["-U", "-t", &millis]),
-            Wanted::Up { ready: false } => ("s6-svwait", &["-u", "-t", &millis]),
-            Wanted::Down => ("s6-svwait", &["-D", "-t", &millis]),
-            Wanted::Restarted { ready: true } => ("s6-svc", &["-wR", "-T", &millis, "-r"]),
-            Wanted::Restarted { ready: false } => ("s6-svc", &["-wr", "-T", &millis, "-r"]),
+        let (program, options): (Program, &[&str]) = match pending.wanted {
+            Wanted::Up { ready: true } => (Program::Svwait, &["-U", "-t", &millis]),
+            Wanted::Up { ready: false } => (Program::Svwait, &["-u", "-t", &millis]),
+            Wanted::Down => (Program::Svwait, &["-D", "-t", &millis]),
+            Wanted::Restarted { ready: true } => (Program::Svc, &["-wR", "-T", &millis, "-r"]),
+            Wanted::Restarted { ready: false } => (Program::Svc, &["-wr", "-T", &millis, "-r"]),
         };
         let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
         args.push(dir.as_os_str());
         let verb = pending.action.verb();
         let bound = pending.limit + PROGRAM_BOUND;
-        match self.run(program, verb, profile, &args, bound, OnInterrupt::Abandon)? {
-            Ran::Exited(run) if run.rc == 0 => Ok(()),
-            Ran::Exited(run) if run.rc == RC_WAIT_TIMEOUT => Err(Error::WaitTimedOut {
-                service: profile::service(profile),
+        let outcome = self.run(program, profile, &args, bound, OnInterrupt::Abandon)?;
+        match outcome.end {
+            End::Exited(0) => Ok(()),
+            End::Exited(RC_WAIT_TIMEOUT) => Err(Error::WaitTimedOut {
+                service: profile.service(),
                 verb,
                 limit: pending.limit,
             }),
-            Ran::Exited(run) => Err(Error::S6Failed {
-                program,
-                action: verb,
-                service: profile::service(profile),
-                rc: run.rc,
-                stderr: trim(&run.stderr),
-            }),
-            Ran::Interrupted => Err(interrupted(verb, profile, 1)),
+            End::Exited(rc) => Err(failed(program, verb, profile, rc, &outcome)),
+            end => Err(unfinished(program, verb, profile, end, bound, 1)),
         }
     }
 
     /// Runs one s6 program.
     fn run(
         &self,
-        program: &'static str,
-        action: &'static str,
-        profile: &str,
+        program: Program,
+        profile: &Name,
         args: &[&OsStr],
         bound: Duration,
         on_interrupt: OnInterrupt,
-    ) -> Result<Ran, Error> {
-        let path = self.program(program)?;
-        match runner::run_bounded(&path, args, bound, on_interrupt) {
-            Ok(Outcome::Exited { rc, stdout, stderr }) => {
-                Ok(Ran::Exited(Run { rc, stdout, stderr }))
-            }
-            Ok(Outcome::Interrupted) => Ok(Ran::Interrupted),
-            Ok(Outcome::TimedOut) => Err(Error::S6TimedOut {
-                program,
-                action,
-                service: profile::service(profile),
-                limit: bound,
-            }),
-            Err(source) => Err(Error::S6Spawn {
-                program,
-                service: profile::service(profile),
-                source,
-            }),
-        }
+    ) -> Result<Outcome, Error> {
+        let path = self.path(program)?;
+        runner::run_bounded(path, args, bound, on_interrupt).map_err(|source| Error::S6Spawn {
+            program: program.name(),
+            service: profile.service(),
+            source,
+        })
     }
 }
 
-/// The error for a command interrupted after `sent` of its one command
-/// went to s6.
-fn interrupted(verb: &'static str, profile: &str, sent: usize) -> Error {
-    Error::Interrupted {
-        signal: interrupt::signal().unwrap_or(0),
-        verb,
-        service: Some(profile::service(profile)),
-        sent,
-        of: 1,
+/// An s6 program that ran and failed, in its own words.
+fn failed(
+    program: Program,
+    action: &'static str,
+    profile: &Name,
+    rc: i32,
+    outcome: &Outcome,
+) -> Error {
+    Error::S6Failed {
+        program: program.name(),
+        action,
+        service: profile.service(),
+        rc,
+        stderr: trim(&outcome.stderr),
+    }
+}
+
+/// An s6 program that overran `bound`, or was interrupted after `sent` of
+/// its one command went to s6.
+fn unfinished(
+    program: Program,
+    action: &'static str,
+    profile: &Name,
+    end: End,
+    bound: Duration,
+    sent: usize,
+) -> Error {
+    match crate::interrupt::signal() {
+        Some(signal) if end == End::Interrupted => Error::Interrupted {
+            signal,
+            verb: action,
+            service: Some(profile.service()),
+            sent,
+            of: 1,
+        },
+        _ => Error::S6TimedOut {
+            program: program.name(),
+            action,
+            service: profile.service(),
+            limit: bound,
+        },
     }
 }
 

@@ -33,15 +33,18 @@ const STDERR_KEPT: usize = 4 * 1024;
 /// gatewayctl (the deadline bounds it too).
 const DRAIN_BUDGET: usize = 1024 * 1024;
 
-/// How a bounded run ended.
+/// How a bounded run went: how it ended, and what it wrote meanwhile.
 #[derive(Debug)]
-pub enum Outcome {
-    /// The program exited (or was killed by a signal: `rc` is then 128+signum).
-    Exited {
-        rc: i32,
-        stdout: String,
-        stderr: String,
-    },
+pub struct Outcome {
+    pub end: End,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The program exited with this code (128+signum when a signal killed it).
+    Exited(i32),
     /// It overran the bound and was killed with its process group.
     TimedOut,
     /// Not started, or (a wait) killed, because the command was interrupted
@@ -72,7 +75,11 @@ pub fn run_bounded<S: AsRef<OsStr>>(
     on_interrupt: OnInterrupt,
 ) -> io::Result<Outcome> {
     if interrupt::signal().is_some() {
-        return Ok(Outcome::Interrupted);
+        return Ok(Outcome {
+            end: End::Interrupted,
+            stdout: String::new(),
+            stderr: String::new(),
+        });
     }
     let deadline = Instant::now() + limit;
     let mut child = Command::new(program)
@@ -91,31 +98,48 @@ pub fn run_bounded<S: AsRef<OsStr>>(
     let result = collect(&mut child, deadline);
     // Before the reap: until then the group id cannot be taken by another.
     drop(watch);
-    if matches!(result, Ok(Outcome::TimedOut)) {
+    if result.as_ref().is_ok_and(|c| !c.exited) {
         if let Some(group) = group {
             // The group may be gone already; nothing to do about an error.
             let _ = kill_process_group(group, Signal::KILL);
         }
     }
     let status = child.wait()?;
-    match result? {
-        Outcome::Exited { stdout, stderr, .. } => {
-            let killed = status.signal() == Some(Signal::KILL.as_raw());
-            if killed && on_interrupt == OnInterrupt::Abandon && interrupt::signal().is_some() {
-                return Ok(Outcome::Interrupted);
-            }
-            let rc = status
+    let Collected {
+        exited,
+        stdout,
+        stderr,
+    } = result?;
+    let killed = status.signal() == Some(Signal::KILL.as_raw());
+    let end = if !exited {
+        End::TimedOut
+    } else if killed && on_interrupt == OnInterrupt::Abandon && interrupt::signal().is_some() {
+        End::Interrupted
+    } else {
+        End::Exited(
+            status
                 .code()
                 .or_else(|| status.signal().map(|s| 128 + s))
-                .unwrap_or(-1);
-            Ok(Outcome::Exited { rc, stdout, stderr })
-        }
-        other => Ok(other),
-    }
+                .unwrap_or(-1),
+        )
+    };
+    Ok(Outcome {
+        end,
+        stdout,
+        stderr,
+    })
+}
+
+/// What [`collect`] saw: whether the program exited before the deadline,
+/// and its output until then.
+struct Collected {
+    exited: bool,
+    stdout: String,
+    stderr: String,
 }
 
 /// Reads both pipes until the child has exited, or the deadline passes.
-fn collect(child: &mut Child, deadline: Instant) -> io::Result<Outcome> {
+fn collect(child: &mut Child, deadline: Instant) -> io::Result<Collected> {
     let pid = i32::try_from(child.id())
         .ok()
         .and_then(Pid::from_raw)
@@ -126,7 +150,11 @@ fn collect(child: &mut Child, deadline: Instant) -> io::Result<Outcome> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(Outcome::TimedOut);
+            return Ok(Collected {
+                exited: false,
+                stdout: out.text(),
+                stderr: err.text(),
+            });
         }
         let timeout = Timespec::try_from(left).map_err(|_| io::Error::other("bad timeout"))?;
         let (exited, out_ready, err_ready) = {
@@ -156,8 +184,8 @@ fn collect(child: &mut Child, deadline: Instant) -> io::Result<Outcome> {
             // A helper may still hold the pipes open: take what is there now.
             out.drain(deadline);
             err.drain(deadline);
-            return Ok(Outcome::Exited {
-                rc: 0,
+            return Ok(Collected {
+                exited: true,
                 stdout: out.text(),
                 stderr: err.text(),
             });
@@ -249,7 +277,11 @@ mod tests {
     #[test]
     fn captures_exit_code_and_output() {
         match sh("echo out; echo err >&2; exit 3", Duration::from_secs(5)) {
-            Outcome::Exited { rc, stdout, stderr } => {
+            Outcome {
+                end: End::Exited(rc),
+                stdout,
+                stderr,
+            } => {
                 assert_eq!(
                     (rc, stdout.as_str(), stderr.as_str()),
                     (3, "out\n", "err\n")
@@ -264,7 +296,10 @@ mod tests {
         let start = Instant::now();
         assert!(matches!(
             sh("sleep 30 & sleep 30", Duration::from_millis(200)),
-            Outcome::TimedOut
+            Outcome {
+                end: End::TimedOut,
+                ..
+            }
         ));
         assert!(start.elapsed() < Duration::from_secs(10));
     }
@@ -275,7 +310,11 @@ mod tests {
             "head -c 1000000 /dev/zero | tr '\\0' x >&2; exit 1",
             Duration::from_secs(10),
         ) {
-            Outcome::Exited { rc, stderr, .. } => {
+            Outcome {
+                end: End::Exited(rc),
+                stderr,
+                ..
+            } => {
                 assert_eq!(rc, 1);
                 assert_eq!(stderr.len(), STDERR_KEPT);
             }
@@ -286,7 +325,11 @@ mod tests {
     #[test]
     fn exit_is_seen_even_when_a_grandchild_keeps_the_pipes() {
         match sh("sleep 5 & echo done", Duration::from_secs(4)) {
-            Outcome::Exited { rc, stdout, .. } => assert_eq!((rc, stdout.as_str()), (0, "done\n")),
+            Outcome {
+                end: End::Exited(rc),
+                stdout,
+                ..
+            } => assert_eq!((rc, stdout.as_str()), (0, "done\n")),
             other => panic!("{other:?}"),
         }
     }
@@ -302,7 +345,10 @@ mod tests {
             done.display()
         );
         match sh(&script, Duration::from_secs(5)) {
-            Outcome::Exited { rc: 0, .. } => {}
+            Outcome {
+                end: End::Exited(0),
+                ..
+            } => {}
             other => panic!("{other:?}"),
         }
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::profile;
+use crate::profile::{self, Name};
 
 /// s6-overlay's scan directory.
 pub const CONTAINER_SCANDIR: &str = "/run/service";
@@ -45,20 +45,36 @@ impl ScanDir {
     /// # Errors
     /// `NotAScanDir` for a named directory without `.s6-svscan/`;
     /// `NotUnderS6` when none is named and this is not an s6 container.
-    pub fn resolve(option: Option<&Path>) -> Result<ScanDir, Error> {
-        match named(option) {
-            Some(path) if path.join(".s6-svscan").is_dir() => Ok(ScanDir { path }),
-            Some(path) => Err(Error::NotAScanDir(path)),
-            None if under_s6_overlay() => Ok(ScanDir {
-                path: PathBuf::from(CONTAINER_SCANDIR),
-            }),
+    pub fn resolve(named: Option<PathBuf>) -> Result<ScanDir, Error> {
+        match named {
+            Some(path) => ScanDir::at(path),
+            None if under_s6_overlay() => Ok(ScanDir::container()),
             None => Err(Error::NotUnderS6),
         }
     }
 
+    /// The named scan directory `path`.
+    ///
+    /// # Errors
+    /// `NotAScanDir` when it holds no `.s6-svscan/`.
+    pub fn at(path: PathBuf) -> Result<ScanDir, Error> {
+        if path.join(".s6-svscan").is_dir() {
+            Ok(ScanDir { path })
+        } else {
+            Err(Error::NotAScanDir(path))
+        }
+    }
+
+    /// s6-overlay's `/run/service`.
+    pub fn container() -> ScanDir {
+        ScanDir {
+            path: PathBuf::from(CONTAINER_SCANDIR),
+        }
+    }
+
     /// `<scandir>/gateway-<profile>`.
-    pub fn service_dir(&self, profile: &str) -> PathBuf {
-        self.path.join(profile::service(profile))
+    pub fn service_dir(&self, profile: &Name) -> PathBuf {
+        self.path.join(profile.service())
     }
 
     /// The profile's service directory, if it is registered (a directory,
@@ -66,12 +82,12 @@ impl ScanDir {
     ///
     /// # Errors
     /// `GatewayNotRegistered` otherwise.
-    pub fn registered(&self, profile: &str) -> Result<PathBuf, Error> {
+    pub fn registered(&self, profile: &Name) -> Result<PathBuf, Error> {
         let dir = self.service_dir(profile);
         if dir.is_dir() {
             Ok(dir)
         } else {
-            Err(Error::GatewayNotRegistered(profile.to_owned()))
+            Err(Error::GatewayNotRegistered(profile.to_string()))
         }
     }
 
@@ -82,7 +98,7 @@ impl ScanDir {
     ///
     /// # Errors
     /// The scan directory cannot be read.
-    pub fn profiles(&self) -> Result<Vec<String>, Error> {
+    pub fn profiles(&self) -> Result<Vec<Name>, Error> {
         let unreadable = |source: io::Error| Error::ScanDirUnreadable {
             path: self.path.clone(),
             source,
@@ -97,8 +113,10 @@ impl ScanDir {
             else {
                 continue;
             };
-            if profile::is_valid(profile) && entry.path().is_dir() {
-                found.push(profile.to_owned());
+            if let Ok(profile) = Name::parse(profile) {
+                if entry.path().is_dir() {
+                    found.push(profile);
+                }
             }
         }
         found.sort();

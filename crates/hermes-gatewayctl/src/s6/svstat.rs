@@ -9,7 +9,7 @@ pub const RC_NOT_SUPERVISED: i32 = 1;
 
 /// One supervised service's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+pub struct ServiceState {
     pub up: bool,
     pub want_up: bool,
     pub normally_up: bool,
@@ -26,7 +26,7 @@ pub struct Status {
 
 /// Parses one output line of `s6-svstat -o FIELDS`, e.g.
 /// `true true true false 812 -1 NA 45`.
-pub fn parse(line: &str) -> Option<Status> {
+pub fn parse(line: &str) -> Option<ServiceState> {
     let f: Vec<&str> = line.split_whitespace().collect();
     let [
         up,
@@ -41,7 +41,7 @@ pub fn parse(line: &str) -> Option<Status> {
     else {
         return None;
     };
-    Some(Status {
+    Some(ServiceState {
         up: boolean(up)?,
         want_up: boolean(want_up)?,
         normally_up: boolean(normally_up)?,
@@ -77,7 +77,7 @@ mod tests {
         let s = parse("true true true false 812 -1 NA 45\n");
         assert_eq!(
             s,
-            Some(Status {
+            Some(ServiceState {
                 up: true,
                 want_up: true,
                 normally_up: true,

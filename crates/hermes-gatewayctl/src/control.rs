@@ -2,27 +2,25 @@
 
 use std::time::Duration;
 
-use crate::cli::Action;
-use crate::error::{self, Error, Warning};
+use crate::action::Action;
+use crate::error::{Error, Warning};
 use crate::interrupt;
-use crate::out;
 use crate::parallel;
 use crate::planned_stop;
-use crate::profile::{self, Homes};
-use crate::s6::S6;
+use crate::profile::{HermesHome, Name};
+use crate::report::{Line, NONE_REGISTERED, Report};
+use crate::s6::{Program, S6};
 use crate::state::{self, Desired};
 
-/// What `--all` prints when there is nothing to act on (exit 0).
-pub const NONE_REGISTERED: &str = "No profile gateways registered under s6";
-
-/// The s6 programs an action runs (a restart reads the state first; a
-/// `--wait` is run by s6-svwait, or by s6-svc for a restart).
-pub fn programs(action: Action, wait: Option<Duration>) -> &'static [&'static str] {
+/// The s6 programs an action runs, to be found before any gateway is acted
+/// on (a restart reads the state first; a `--wait` is run by s6-svwait, or
+/// by s6-svc for a restart).
+pub fn programs(action: Action, wait: Option<Duration>) -> &'static [Program] {
     match (action, wait) {
-        (Action::Start | Action::Stop, None) => &["s6-svc"],
-        (Action::Start | Action::Stop, Some(_)) => &["s6-svc", "s6-svwait"],
-        (Action::Restart, None) => &["s6-svc", "s6-svstat"],
-        (Action::Restart, Some(_)) => &["s6-svc", "s6-svstat", "s6-svwait"],
+        (Action::Start | Action::Stop, None) => &[Program::Svc],
+        (Action::Start | Action::Stop, Some(_)) => &[Program::Svc, Program::Svwait],
+        (Action::Restart, None) => &[Program::Svc, Program::Svstat],
+        (Action::Restart, Some(_)) => &[Program::Svc, Program::Svstat, Program::Svwait],
     }
 }
 
@@ -60,18 +58,24 @@ impl Acted {
     }
 }
 
-/// Acts on one registered profile and records its desired state, holding
+/// Acts on one registered gateway and records its desired state, holding
 /// the profile's lock throughout (see [`state::lock_profile`]). A stop first
 /// tells a Hermes gateway that it is planned (see [`planned_stop`]). The
 /// desired state is recorded as soon as s6 has taken the command, before any
 /// `--wait`: what s6 was told and what the next boot reads then agree, even
 /// when the wait times out or is interrupted.
-pub fn act(s6: &S6, homes: &Homes, profile: &str, action: Action, wait: Option<Duration>) -> Acted {
+pub fn gateway(
+    s6: &S6,
+    home: &HermesHome,
+    profile: &Name,
+    action: Action,
+    wait: Option<Duration>,
+) -> Acted {
     if let Some(signal) = interrupt::signal() {
         return Acted::failed(Error::Interrupted {
             signal,
             verb: action.verb(),
-            service: Some(profile::service(profile)),
+            service: Some(profile.service()),
             sent: 0,
             of: 1,
         });
@@ -79,10 +83,10 @@ pub fn act(s6: &S6, homes: &Homes, profile: &str, action: Action, wait: Option<D
     if let Err(e) = s6.scandir.registered(profile) {
         return Acted::failed(e);
     }
-    let home = homes.profile_home(profile);
-    let _serialised = state::lock_profile(&home, S6::control_bound(wait));
+    let profile_home = home.of(profile);
+    let _serialised = state::lock_profile(&profile_home, S6::control_bound(wait));
     let announced = match action {
-        Action::Stop => planned_stop::announce(&home),
+        Action::Stop => planned_stop::announce(&profile_home),
         Action::Start | Action::Restart => None,
     };
     let pending = match s6.send(profile, action, wait) {
@@ -95,7 +99,7 @@ pub fn act(s6: &S6, homes: &Homes, profile: &str, action: Action, wait: Option<D
             return Acted::failed(e);
         }
     };
-    let warning = state::record(&home, desired(action));
+    let warning = state::record(&profile_home, desired(action));
     let result = pending.map_or(Ok(()), |pending| s6.wait(profile, &pending));
     Acted {
         sent: true,
@@ -105,39 +109,42 @@ pub fn act(s6: &S6, homes: &Homes, profile: &str, action: Action, wait: Option<D
 }
 
 /// One gateway: a confirmation line on success.
-///
-/// # Errors
-/// The gateway is not registered, s6 failed, or the command was interrupted.
 pub fn one(
     s6: &S6,
-    homes: &Homes,
-    profile: &str,
+    home: &HermesHome,
+    profile: &Name,
     action: Action,
     wait: Option<Duration>,
-) -> Result<(), Error> {
-    let acted = act(s6, homes, profile, action, wait);
-    if let Some(w) = &acted.warning {
-        error::warn(w);
+) -> Report {
+    let acted = gateway(s6, home, profile, action, wait);
+    let mut report = Report::default();
+    report.warning(acted.warning);
+    match acted.result {
+        Ok(()) => report.result(format!(
+            "✓ {} {} under s6",
+            action.done(),
+            profile.service()
+        )),
+        Err(e) => report.failure(e),
     }
-    acted.result?;
-    out::stdout(format_args!(
-        "✓ {} {} under s6",
-        action.done(),
-        profile::service(profile)
-    ));
-    Ok(())
+    report
 }
 
 /// Every registered gateway, concurrently; a failure never skips the rest.
-/// Returns whether all succeeded.
 ///
 /// # Errors
-/// The scan directory cannot be listed, or the command was interrupted.
-pub fn all(s6: &S6, homes: &Homes, action: Action, wait: Option<Duration>) -> Result<bool, Error> {
+/// The scan directory cannot be listed.
+pub fn all(
+    s6: &S6,
+    home: &HermesHome,
+    action: Action,
+    wait: Option<Duration>,
+) -> Result<Report, Error> {
     let profiles = s6.scandir.profiles()?;
+    let mut report = Report::default();
     if profiles.is_empty() {
-        out::stdout(NONE_REGISTERED);
-        return Ok(true);
+        report.result(NONE_REGISTERED);
+        return Ok(report);
     }
     let workers = if wait.is_some() {
         // Waiting costs nothing: every gateway waits at once.
@@ -146,44 +153,43 @@ pub fn all(s6: &S6, homes: &Homes, action: Action, wait: Option<Duration>) -> Re
         parallel::Workers::Busy
     };
     let results = parallel::map(&profiles, workers, Acted::is_busy, |p| {
-        act(s6, homes, p, action, wait)
+        gateway(s6, home, p, action, wait)
     });
+    let total = profiles.len();
     let mut succeeded = 0;
     let mut sent = 0;
     let mut interrupted_by = None;
     let mut failures = Vec::new();
-    for (p, acted) in profiles.iter().zip(results) {
+    for (profile, acted) in profiles.into_iter().zip(results) {
         sent += usize::from(acted.sent);
-        if let Some(w) = &acted.warning {
-            error::warn(w);
-        }
+        report.warning(acted.warning);
         match acted.result {
             Ok(()) => succeeded += 1,
             Err(Error::Interrupted { signal, .. }) => interrupted_by = Some(signal),
-            Err(e) => failures.push((p, e)),
+            Err(error) => failures.push(Line::CouldNot {
+                action,
+                profile,
+                error,
+            }),
         }
     }
     if interrupted_by.is_none() {
-        out::stdout(format_args!(
+        report.result(format!(
             "✓ {} {succeeded} profile gateway(s) under s6",
             action.done()
         ));
     }
-    for (p, e) in &failures {
-        out::stderr(format_args!(
-            "✗ Could not {} {}: {e}",
-            action.verb(),
-            profile::service(p)
-        ));
+    for failure in failures {
+        report.partial_failure(failure);
     }
     if let Some(signal) = interrupted_by {
-        return Err(Error::Interrupted {
+        report.failure(Error::Interrupted {
             signal,
             verb: action.verb(),
             service: None,
             sent,
-            of: profiles.len(),
+            of: total,
         });
     }
-    Ok(failures.is_empty())
+    Ok(report)
 }
