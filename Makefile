@@ -35,7 +35,7 @@ demo: deps-s6 static
 	@scripts/demo
 
 bench: deps-s6 deps-containers deps-bench static
-	$(CARGO) run --release --locked -q -p hermes-e2e --bin bench
+	$(CARGO) run --release --locked -q -p hermes-bench
 
 image: deps-containers static
 	@docker/build-image

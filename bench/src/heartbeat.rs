@@ -14,7 +14,7 @@ use hermes_e2e::{bins, proc};
 use crate::cleanup::{self, kill_tree};
 use crate::table::{self, Table};
 use crate::timing::{self, PidFd};
-use crate::{elf, tree};
+use crate::{elf, process_tree};
 
 /// The Python fallback the heartbeat replaces, as the CLI wrote it.
 const PYTHON_FALLBACK: &str = "import signal, sys\n\
@@ -62,7 +62,7 @@ impl Candidate {
     fn spawn_asleep(&self, quiet: Duration) -> Result<Child, String> {
         let start = Instant::now();
         let child = self.spawn()?;
-        match tree::asleep_after(
+        match process_tree::asleep_after(
             child.id() as i32,
             Some(self.tree),
             start,
@@ -203,7 +203,7 @@ fn method() -> String {
 fn spawn_to_asleep(c: &Candidate) -> Result<Duration, String> {
     let start = Instant::now();
     let child = c.spawn()?;
-    let took = tree::asleep_after(child.id() as i32, Some(c.tree), start, QUIET, SETTLE_LIMIT);
+    let took = process_tree::asleep_after(child.id() as i32, Some(c.tree), start, QUIET, SETTLE_LIMIT);
     kill_tree(child);
     took.ok_or_else(|| "never fell asleep".to_owned())
 }
@@ -212,12 +212,12 @@ fn spawn_to_asleep(c: &Candidate) -> Result<Duration, String> {
 /// during it: (pss KiB, rss KiB, switches).
 fn idle(c: &Candidate) -> Result<(u64, u64, u64), String> {
     let child = c.spawn_asleep(QUIET)?;
-    let pids = tree::members(child.id() as i32);
-    let before = tree::context_switches(&pids);
+    let pids = process_tree::members(child.id() as i32);
+    let before = process_tree::context_switches(&pids);
     sleep(IDLE);
-    let after = tree::context_switches(&pids);
-    let pss = tree::rollup_kib(&pids, "Pss:");
-    let rss = tree::rollup_kib(&pids, "Rss:");
+    let after = process_tree::context_switches(&pids);
+    let pss = process_tree::rollup_kib(&pids, "Pss:");
+    let rss = process_tree::rollup_kib(&pids, "Rss:");
     kill_tree(child);
     Ok((pss, rss, after.saturating_sub(before)))
 }
@@ -279,7 +279,7 @@ fn start_ns(c: &Candidate) -> Result<PidNs, String> {
         .stderr(Stdio::null());
     let ns = PidNs::spawn(&mut cmd);
     let quiet = Duration::from_millis(20);
-    match tree::asleep_after(ns.pid1(), Some(c.tree), Instant::now(), quiet, SETTLE_LIMIT) {
+    match process_tree::asleep_after(ns.pid1(), Some(c.tree), Instant::now(), quiet, SETTLE_LIMIT) {
         Some(_) => Ok(ns),
         None => Err("never fell asleep as PID 1".to_owned()),
     }
@@ -290,7 +290,7 @@ fn start_ns(c: &Candidate) -> Result<PidNs, String> {
 fn orphans(c: &Candidate) -> Result<(usize, usize), String> {
     let ns = start_ns(c)?;
     let pid1 = ns.pid1();
-    let own = tree::members(pid1);
+    let own = process_tree::members(pid1);
     let mut sh = ns.enter(false);
     sh.args(["/bin/sh", "-c", MAKE_ORPHANS]);
     let made = timing::run_timed(&mut sh, Duration::from_secs(10), &|cmd| cmd.spawn())
@@ -310,7 +310,7 @@ fn orphans(c: &Candidate) -> Result<(usize, usize), String> {
     while Instant::now() < deadline
         && orphans()
             .iter()
-            .any(|&p| tree::comm_state(p).is_some_and(|(_, s)| s != 'Z'))
+            .any(|&p| process_tree::comm_state(p).is_some_and(|(_, s)| s != 'Z'))
     {
         sleep(Duration::from_millis(10));
     }

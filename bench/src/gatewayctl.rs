@@ -16,7 +16,7 @@ use crate::python_cli::PythonCli;
 use crate::sandbox::{self, Gateway, Sandbox};
 use crate::table::{self, Table};
 use crate::timing::{PidFd, Timed, run_timed};
-use crate::tree;
+use crate::process_tree;
 
 const SIZES: [usize; 3] = [3, 30, 100];
 const WARMUP: usize = 1;
@@ -514,7 +514,7 @@ fn run_case(sb: &Sandbox, case: &RunCase, mut cmd: Command) -> Result<Vec<String
         .spawn(&mut cmd)
         .map_err(|e| format!("cannot start: {e}"))?;
     let pid = child.id() as i32;
-    let settled = tree::asleep_after(
+    let settled = process_tree::asleep_after(
         pid,
         None,
         start,
@@ -543,7 +543,7 @@ fn run_case(sb: &Sandbox, case: &RunCase, mut cmd: Command) -> Result<Vec<String
         kill_tree(child);
         return Err(why);
     }
-    let what = tree::comm_state(pid).map(|(c, _)| c).unwrap_or_default();
+    let what = process_tree::comm_state(pid).map(|(c, _)| c).unwrap_or_default();
     let what = match what.as_str() {
         "hermes-heartbea" => "`hermes-heartbeat` (exec'd)".to_owned(),
         "gatewayctl" => "`gatewayctl` holding in-process".to_owned(),
@@ -551,8 +551,8 @@ fn run_case(sb: &Sandbox, case: &RunCase, mut cmd: Command) -> Result<Vec<String
         "python3" | "hermes" => "the whole Python CLI, holding in-process".to_owned(),
         other => format!("`{other}`"),
     };
-    let rss = table::kib(tree::rollup_kib(&[pid], "Rss:"));
-    let pss = table::kib(tree::rollup_kib(&[pid], "Pss:"));
+    let rss = table::kib(process_tree::rollup_kib(&[pid], "Rss:"));
+    let pss = table::kib(process_tree::rollup_kib(&[pid], "Pss:"));
     let gateway = sb.svstat("default");
     let gateway = gateway.split(' ').next().unwrap_or("").to_owned();
     let pidfd = PidFd::open(pid).map_err(|e| format!("pidfd_open: {e}"))?;

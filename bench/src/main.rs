@@ -11,7 +11,7 @@ mod python_cli;
 mod sandbox;
 mod table;
 mod timing;
-mod tree;
+mod process_tree;
 
 use std::process::Command;
 use std::time::Instant;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hermes_e2e::podman::{Podman, Remains};
 use hermes_e2e::proc;
 
-use crate::tree;
+use crate::process_tree;
 
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static PODMANS: Mutex<Vec<Remains>> = Mutex::new(Vec::new());
@@ -70,7 +70,7 @@ fn remove_temp_dirs() {
 /// SIGKILLs `child` and all its descendants, then reaps them all (the
 /// descendants come back to the bench, a subreaper, once their parent dies).
 pub fn kill_tree(mut child: Child) {
-    let pids = tree::members(child.id() as i32);
+    let pids = process_tree::members(child.id() as i32);
     for &pid in &pids {
         proc::send_signal(pid, libc::SIGKILL);
     }
@@ -86,7 +86,7 @@ pub fn reap(pid: i32, limit: Duration) {
     loop {
         // SAFETY: waitpid with a null status pointer is allowed.
         let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-        if r == pid || (r < 0 && tree::comm_state(pid).is_none()) {
+        if r == pid || (r < 0 && process_tree::comm_state(pid).is_none()) {
             return;
         }
         if Instant::now() >= deadline {
@@ -102,7 +102,7 @@ pub fn kill_descendants() {
     // SAFETY: getpid cannot fail.
     let me = unsafe { libc::getpid() };
     for _ in 0..50 {
-        let pids = tree::members(me);
+        let pids = process_tree::members(me);
         if pids.len() == 1 {
             break;
         }
