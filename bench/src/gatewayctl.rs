@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use hermes_e2e::proc;
 
 use crate::cleanup::{self, kill_tree};
+use crate::process_tree;
 use crate::python_cli::PythonCli;
 use crate::sandbox::{self, Gateway, Sandbox};
 use crate::table::{self, Table};
 use crate::timing::{PidFd, Timed, run_timed};
-use crate::process_tree;
 
 const SIZES: [usize; 3] = [3, 30, 100];
 const WARMUP: usize = 1;
@@ -543,7 +543,9 @@ fn run_case(sb: &Sandbox, case: &RunCase, mut cmd: Command) -> Result<Vec<String
         kill_tree(child);
         return Err(why);
     }
-    let what = process_tree::comm_state(pid).map(|(c, _)| c).unwrap_or_default();
+    let what = process_tree::comm_state(pid)
+        .map(|(c, _)| c)
+        .unwrap_or_default();
     let what = match what.as_str() {
         "hermes-heartbea" => "`hermes-heartbeat` (exec'd)".to_owned(),
         "gatewayctl" => "`gatewayctl` holding in-process".to_owned(),

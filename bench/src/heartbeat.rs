@@ -203,7 +203,8 @@ fn method() -> String {
 fn spawn_to_asleep(c: &Candidate) -> Result<Duration, String> {
     let start = Instant::now();
     let child = c.spawn()?;
-    let took = process_tree::asleep_after(child.id() as i32, Some(c.tree), start, QUIET, SETTLE_LIMIT);
+    let took =
+        process_tree::asleep_after(child.id() as i32, Some(c.tree), start, QUIET, SETTLE_LIMIT);
     kill_tree(child);
     took.ok_or_else(|| "never fell asleep".to_owned())
 }

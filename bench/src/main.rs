@@ -7,11 +7,11 @@ mod container;
 mod elf;
 mod gatewayctl;
 mod heartbeat;
+mod process_tree;
 mod python_cli;
 mod sandbox;
 mod table;
 mod timing;
-mod process_tree;
 
 use std::process::Command;
 use std::time::Instant;

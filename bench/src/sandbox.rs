@@ -142,7 +142,9 @@ impl Sandbox {
             }
             pid1 = proc::children(outer.pid())
                 .into_iter()
-                .find(|&p| crate::process_tree::comm_state(p).is_some_and(|(c, _)| c == "s6-svscan"))
+                .find(|&p| {
+                    crate::process_tree::comm_state(p).is_some_and(|(c, _)| c == "s6-svscan")
+                })
                 .unwrap_or(0);
             sleep(Duration::from_millis(5));
         }

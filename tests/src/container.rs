@@ -380,16 +380,13 @@ impl Container {
     /// Waits (bounded) until each of `profiles` runs an armed dummy gateway
     /// and s6-svstat says it is up.
     pub fn wait_armed(&self, profiles: &[&str]) {
-        if profiles.is_empty() {
-            return;
-        }
-        proc::wait_until(S6_LIMIT, "the container's dummy gateways to be up", || {
-            let armed = self.armed_gateways();
-            profiles.iter().all(|p| armed.contains_key(*p))
-        });
-        for p in profiles {
-            self.wait_svstat(p, "up", |s| s.up);
-        }
+        s6::wait_until_armed(
+            profiles,
+            || self.armed_gateways(),
+            |p| {
+                self.wait_svstat(p, "up", |s| s.up);
+            },
+        );
     }
 
     /// `nsenter -t PID1 -p -m -- PROGRAM ARGS...`: runs inside the container

@@ -14,4 +14,6 @@ pub mod run;
 pub mod s6;
 pub mod signals;
 pub mod stand_ins;
+pub mod tokens;
 pub mod tree;
+pub mod verb;

@@ -3,10 +3,11 @@
 //! `FROM scratch` images and runs real containers, and on drop removes every
 //! container, image, mount, cgroup dir and the temp dir it made.
 //!
-//! The settings are the ones `shared/notes/containers-here.md` found to work
-//! on these machines: vfs storage, runc with cgroupfs, file events logger,
-//! ulimits that fit the real hard limits, no network, `build --isolation
-//! chroot`. Locks are files (not the machine-wide `/dev/shm/libpod_lock`) and
+//! The settings are the ones found to work on machines with podman 4.3 and
+//! no Docker engine, as root without CAP_SYS_RESOURCE: vfs storage, runc with
+//! cgroupfs (crun refuses a hybrid cgroup layout), file events logger,
+//! ulimits that fit the real hard limits (podman's default 1048576 makes
+//! setrlimit fail with EPERM), no network, `build --isolation chroot`. Locks are files (not the machine-wide `/dev/shm/libpod_lock`) and
 //! containers run under a cgroup parent named after the temp dir, so parallel
 //! harnesses never share state and cleanup touches only what this one made.
 //!

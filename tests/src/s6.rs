@@ -567,20 +567,15 @@ impl ScanDir {
     }
 
     /// Waits (bounded) until every profile in `profiles` runs an armed dummy
-    /// gateway (see [`ScanDir::armed_gateways`]) and s6-svstat says it is up
-    /// (s6-supervise writes its status file after the fork, so the gateway
-    /// can be running before s6 says so).
+    /// gateway (see [`ScanDir::armed_gateways`]) and s6-svstat says it is up.
     pub fn wait_armed(&self, profiles: &[&str]) {
-        if profiles.is_empty() {
-            return;
-        }
-        proc::wait_until(S6_LIMIT, "the dummy gateways to be up", || {
-            let armed = self.armed_gateways();
-            profiles.iter().all(|p| armed.contains_key(*p))
-        });
-        for p in profiles {
-            self.wait_svstat(p, "up", |s| s.up);
-        }
+        wait_until_armed(
+            profiles,
+            || self.armed_gateways(),
+            |p| {
+                self.wait_svstat(p, "up", |s| s.up);
+            },
+        );
     }
 
     /// The host pid of the armed dummy gateway of `profile`, if one runs.
@@ -758,6 +753,27 @@ pub fn armed_dummy_gateways(which: impl Fn(i32, &Path) -> Option<String>) -> Has
         }
     }
     armed
+}
+
+/// Waits (bounded) until every profile in `profiles` is among the `armed`
+/// gateways, then for each until `up` says s6 sees it up (s6-supervise
+/// writes its status file after the fork, so the gateway can be running
+/// before s6 says so).
+pub fn wait_until_armed(
+    profiles: &[&str],
+    armed: impl Fn() -> HashMap<String, i32>,
+    up: impl Fn(&str),
+) {
+    if profiles.is_empty() {
+        return;
+    }
+    proc::wait_until(S6_LIMIT, "the dummy gateways to be up", || {
+        let armed = armed();
+        profiles.iter().all(|p| armed.contains_key(*p))
+    });
+    for p in profiles {
+        up(p);
+    }
 }
 
 /// True when an s6-supervise has the control FIFO of the service directory

@@ -6,7 +6,6 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use hermes_e2e::program;
 use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{self, Gateway, ScanDir};
+use hermes_e2e::tokens;
 
 /// Stand-ins for the s6 programs, in a directory for `HERMES_S6_BINDIR`:
 /// each appends its name and arguments to `calls.log` and exits 0.
@@ -528,82 +528,10 @@ fn help_and_version_succeed_on_stdout() {
 
 // --- never a panic -----------------------------------------------------------------
 
-fn token_pool() -> Vec<OsString> {
-    let text = [
-        "start",
-        "stop",
-        "restart",
-        "status",
-        "list",
-        "help",
-        "--help",
-        "-h",
-        "--version",
-        "-V",
-        "-p",
-        "--profile",
-        "--profile=",
-        "--profile=coder",
-        "-pcoder",
-        "--scandir",
-        "--scandir=",
-        "-w",
-        "--wait",
-        "--wait=1",
-        "-T",
-        "--timeout",
-        "--timeout=0",
-        "-T0",
-        "-T1",
-        "-wT",
-        "-Tw",
-        "1",
-        "0",
-        "-1",
-        "99999999999999999999",
-        "1.5",
-        "nan",
-        "--all",
-        "--all=yes",
-        "--json",
-        "--no-supervise",
-        "--",
-        "-",
-        "---",
-        "=",
-        "coder",
-        "default",
-        "typo",
-        "UPPER",
-        "../etc",
-        "a/b",
-        "",
-        " ",
-        "\n",
-        "é",
-        "ß🙂",
-        "-x",
-        "--x",
-        "-pw",
-        "\u{7f}",
-        "\u{1b}[31m",
-        "%s%n",
-        "gateway-coder",
-    ];
-    let mut pool: Vec<OsString> = text.iter().map(OsString::from).collect();
-    pool.push(OsString::from("x".repeat(70)));
-    pool.push(OsString::from("a".repeat(5000)));
-    pool.push(OsString::from_vec(vec![0xff, 0xfe]));
-    pool.push(OsString::from_vec(b"coder\xff".to_vec()));
-    pool.push(OsString::from_vec(b"--profile=\xc3".to_vec()));
-    pool.push(OsString::from_vec(b"-p\x80".to_vec()));
-    pool
-}
-
 #[test]
 fn malformed_argument_lists_never_panic_and_exit_0_1_or_2() {
     let s6 = ScanDir::with(&[Gateway::new("coder"), Gateway::new("default")]);
-    let pool = token_pool();
+    let pool = tokens::pool();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for round in 0..400 {
         let len = rng.below(6);

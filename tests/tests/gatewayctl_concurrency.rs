@@ -10,41 +10,13 @@ use std::time::Duration;
 
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6::{Gateway, ScanDir};
+use hermes_e2e::verb::Verb;
 
 /// The gateways: `shared` gets half the requests, the rest share the others.
 const SHARED: &str = "shared";
 const OTHERS: [&str; 3] = ["b", "c", "d"];
 const PROCESSES: usize = 20;
 const ROUNDS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Verb {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl Verb {
-    fn word(self) -> &'static str {
-        match self {
-            Verb::Start => "start",
-            Verb::Stop => "stop",
-            Verb::Restart => "restart",
-        }
-    }
-
-    fn done(self) -> &'static str {
-        match self {
-            Verb::Start => "Started",
-            Verb::Stop => "Stopped",
-            Verb::Restart => "Restarted",
-        }
-    }
-
-    fn wants_up(self) -> bool {
-        self != Verb::Stop
-    }
-}
 
 /// One request of the storm.
 #[derive(Debug, Clone)]

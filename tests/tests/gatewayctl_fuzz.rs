@@ -22,6 +22,8 @@ use std::time::Duration;
 use hermes_e2e::rng::Rng;
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::s6;
+use hermes_e2e::tokens;
+use hermes_e2e::verb::Verb;
 
 /// Profiles whose `gateway-<name>` directory is in the fake scan directory.
 const REGISTERED: [&str; 6] = [
@@ -364,50 +366,6 @@ fn check_always(what: &str, out: &Output, recorded: &str, bench: &Bench) {
 
 // --- structured cases: one profile name, placed every way it can be ----------
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Verb {
-    Start,
-    Stop,
-    Restart,
-    Status,
-    /// `run ... -- /bin/true`: the profile only by `-p`/`--profile` or
-    /// HERMES_HOME (a value after `run` starts COMMAND).
-    Run,
-}
-
-impl Verb {
-    fn word(self) -> &'static str {
-        match self {
-            Verb::Start => "start",
-            Verb::Stop => "stop",
-            Verb::Restart => "restart",
-            Verb::Status => "status",
-            Verb::Run => "run",
-        }
-    }
-
-    /// The `✓ ...` line of a successful action.
-    fn done(self) -> &'static str {
-        match self {
-            Verb::Start => "Started",
-            Verb::Stop => "Stopped",
-            Verb::Restart => "Restarted",
-            Verb::Status | Verb::Run => "",
-        }
-    }
-
-    /// The s6-svc command flags, as the stand-in records them (restart of
-    /// an up gateway: the stand-in s6-svstat says it is up).
-    fn svc_flags(self) -> &'static str {
-        match self {
-            Verb::Start | Verb::Run => "-u",
-            Verb::Stop => "-d",
-            Verb::Restart => "-r -u",
-            Verb::Status => "",
-        }
-    }
-}
-
 /// Where the profile name goes.
 #[derive(Debug, Clone, Copy)]
 enum Place {
@@ -693,72 +651,8 @@ fn check_structured(case: &Structured, out: &Output, recorded: &str, bench: &Ben
 // --- free-form cases: token soup --------------------------------------------
 
 fn token(rng: &mut Rng, bench: &Bench) -> OsString {
-    const WORDS: &[&str] = &[
-        "start",
-        "stop",
-        "restart",
-        "status",
-        "list",
-        "help",
-        "Stop",
-        "STATUS",
-        "lis",
-        "stat",
-        "runn",
-        "--help",
-        "-h",
-        "--version",
-        "-V",
-        "-p",
-        "--profile",
-        "--profile=",
-        "--scandir",
-        "--scandir=",
-        "-w",
-        "--wait",
-        "--wait=1",
-        "-T",
-        "--timeout",
-        "--timeout=",
-        "-T5",
-        "-wT",
-        "-Tw",
-        "-wp",
-        "-pw",
-        "-hp",
-        "-Vx",
-        "--all",
-        "--all=",
-        "--json",
-        "--json=no",
-        "--no-supervise",
-        "--",
-        "-",
-        "---",
-        "--=",
-        "-=",
-        "=",
-        "-p=",
-        "0",
-        "1",
-        "-1",
-        "0.001",
-        "1e-320",
-        "1e400",
-        "NaN",
-        "inf",
-        "-inf",
-        "86400",
-        "86401",
-        " 5 ",
-        "5s",
-        "0x10",
-        "\u{663}",
-        "1_000",
-        "",
-    ];
     match rng.below(10) {
-        0..=4 => OsString::from(*rng.pick(WORDS)),
+        0..=4 => OsString::from(*rng.pick(tokens::WORDS)),
         5 => os(&valid_random_name(rng)),
         6 => os(&invalid_random_name(rng)),
         7 => {

@@ -249,7 +249,7 @@ fn gateway_that_never_stops_within_the_timeout_fails_to_restart() {
 
 #[test]
 fn wait_defaults_to_10_s_and_a_timeout_is_sent_in_whole_milliseconds() {
-    // `-w` alone waits 10 s (DESIGN); `-T` goes to s6 in milliseconds, and
+    // `-w` alone waits 10 s (README); `-T` goes to s6 in milliseconds, and
     // never as 0 (s6 reads `-t 0` as no limit at all). The command goes
     // first, by itself; then s6-svwait waits.
     let s6 = ScanDir::with(&[Gateway::new("coder")]);

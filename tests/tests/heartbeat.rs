@@ -851,7 +851,7 @@ fn user_input_in_a_message_shows_control_bytes_as_question_marks_and_is_cut_at_4
     }
 }
 
-/// The usage synopsis, as README and DESIGN give it.
+/// The usage synopsis, as README gives it.
 const SYNOPSIS: &str = "usage: hermes-heartbeat [-s|--subreaper] [-q|--quiet] \
      [-z|--exit-zero] [-r|--ready-fd N] | -h|--help | -V|--version";
 
