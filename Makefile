@@ -17,7 +17,7 @@ export HERMES_BIN_DIR := $(STATIC_DIR)
 export HERMES_HEARTBEAT_PATH := $(HEARTBEAT_PATH)
 
 .PHONY: all build static test demo bench image rootfs install lint clean \
-        deps-musl deps-s6 deps-containers deps-bench
+        deps-musl deps-s6 deps-containers deps-trace deps-bench
 
 all: static
 
@@ -28,7 +28,7 @@ static: deps-musl
 	$(CARGO) build --release --locked --target $(MUSL) -p hermes-heartbeat -p hermes-gatewayctl
 	@ls -l $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl
 
-test: deps-s6 deps-containers static
+test: deps-s6 deps-containers deps-trace static
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 demo: deps-s6 static
@@ -64,6 +64,10 @@ deps-s6:
 
 deps-containers:
 	@scripts/ensure-packages podman runc busybox-static
+
+# strace counts the system calls a suite checks (each s6 program looked up once).
+deps-trace:
+	@scripts/ensure-packages strace
 
 deps-bench:
 	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv
