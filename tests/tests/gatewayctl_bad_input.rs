@@ -493,7 +493,8 @@ fn usage_errors_exit_2_with_one_usage_line() {
     }
     // The whole line, once: what was wrong (quoted, cut), the usage, the hint.
     let usage = "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] \
-                 start|stop|restart|status|list|run ... (see gatewayctl --help)";
+                 start|stop|restart|status|list|run|reconcile|register|unregister|check ... \
+                 (see gatewayctl --help)";
     for (command, shown) in [
         ("frobnicate".to_string(), "'frobnicate'".to_string()),
         ("f".repeat(500), format!("'{}...'", "f".repeat(80))),

@@ -41,6 +41,25 @@ pub enum Command {
         no_supervise: bool,
         command: Vec<OsString>,
     },
+    Reconcile {
+        dry_run: bool,
+        json: bool,
+    },
+    Register {
+        profile: String,
+        start: bool,
+        template: Option<PathBuf>,
+        /// `UID:GID`, not yet checked.
+        owner: Option<String>,
+    },
+    Unregister {
+        profile: String,
+        wait: Duration,
+    },
+    Check {
+        profile: Option<String>,
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +85,10 @@ enum Kind {
     Status,
     List,
     Run,
+    Reconcile,
+    Register,
+    Unregister,
+    Check,
 }
 
 /// Parses the arguments after argv[0]. `-p`, `--scandir`, `--help` and
@@ -77,6 +100,10 @@ enum Kind {
 /// status [PROFILE | --all] [--json]
 /// list [--json]
 /// run [--no-supervise] [--] [COMMAND [ARGS...]]
+/// reconcile [--dry-run] [--json]
+/// register PROFILE [--start] [--template DIR] [--owner UID:GID]
+/// unregister PROFILE [-T SECS]
+/// check [PROFILE] [--json]
 /// ```
 ///
 /// For `run`, the first value starts COMMAND and everything after it is
@@ -113,16 +140,29 @@ where
         "status" => Kind::Status,
         "list" => Kind::List,
         "run" => Kind::Run,
+        "reconcile" => Kind::Reconcile,
+        "register" => Kind::Register,
+        "unregister" => Kind::Unregister,
+        "check" => Kind::Check,
         "help" => return Ok(Parsed::Help),
         _ => return Err(Error::usage(format!("unknown command {}", shown(&name)))),
     };
     let acts = matches!(kind, Kind::Act(_));
+    let waits = acts || kind == Kind::Unregister;
+    let names_one = matches!(
+        kind,
+        Kind::Act(_) | Kind::Status | Kind::Register | Kind::Unregister | Kind::Check
+    );
     let mut named = None;
     let mut all = false;
     let mut json = false;
     let mut wait = None;
     let mut no_supervise = false;
     let mut command = Vec::new();
+    let mut dry_run = false;
+    let mut start = false;
+    let mut template = None;
+    let mut owner = None;
     while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
             Short('p') | Long("profile") => profile = Some(value(&mut parser)?),
@@ -130,7 +170,7 @@ where
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Short('w') | Long("wait") if acts => wait = wait.or(Some(DEFAULT_WAIT)),
-            Short('T') | Long("timeout") if acts => {
+            Short('T') | Long("timeout") if waits => {
                 wait = Some(timeout(parser.value().map_err(usage)?)?);
             }
             Long("all") if kind == Kind::Act(Action::Start) => {
@@ -139,14 +179,27 @@ where
                 ));
             }
             Long("all") if acts || kind == Kind::Status => all = true,
-            Long("json") if matches!(kind, Kind::Status | Kind::List) => json = true,
+            Long("json")
+                if matches!(
+                    kind,
+                    Kind::Status | Kind::List | Kind::Reconcile | Kind::Check
+                ) =>
+            {
+                json = true;
+            }
             Long("no-supervise") if kind == Kind::Run => no_supervise = true,
+            Long("dry-run") if kind == Kind::Reconcile => dry_run = true,
+            Long("start") if kind == Kind::Register => start = true,
+            Long("template") if kind == Kind::Register => {
+                template = Some(parser.value().map_err(usage)?.into());
+            }
+            Long("owner") if kind == Kind::Register => owner = Some(value(&mut parser)?),
             Value(program) if kind == Kind::Run => {
                 command.push(program);
                 command.extend(parser.raw_args().map_err(usage)?);
                 break;
             }
-            Value(v) if (acts || kind == Kind::Status) && named.is_none() => {
+            Value(v) if names_one && named.is_none() => {
                 named = Some(string(v));
             }
             other => return Err(usage(other.unexpected())),
@@ -174,6 +227,32 @@ where
         Kind::Run => Command::Run {
             no_supervise,
             command,
+        },
+        Kind::Reconcile => Command::Reconcile { dry_run, json },
+        Kind::Register | Kind::Unregister => {
+            let Target::One(Some(profile)) = target else {
+                return Err(Error::usage(format!("{name} needs a PROFILE")));
+            };
+            if kind == Kind::Register {
+                Command::Register {
+                    profile,
+                    start,
+                    template,
+                    owner,
+                }
+            } else {
+                Command::Unregister {
+                    profile,
+                    wait: wait.unwrap_or(DEFAULT_WAIT),
+                }
+            }
+        }
+        Kind::Check => Command::Check {
+            profile: match target {
+                Target::One(p) => p,
+                Target::All => None,
+            },
+            json,
         },
     };
     Ok(Parsed::Args(Args {

@@ -78,6 +78,19 @@ pub enum Error {
     },
     /// Results could not be written to stdout (not a closed pipe).
     Stdout(io::Error),
+    /// `register`: the slot exists already.
+    AlreadyRegistered {
+        profile: crate::profile::Name,
+        dir: PathBuf,
+    },
+    /// A slot could not be written, published or removed.
+    Slot { service: String, source: io::Error },
+    /// `register --template DIR`: DIR is no service directory.
+    NotATemplate(PathBuf),
+    /// `reconcile`: HERMES_HOME is not a directory.
+    NoHermesHome(PathBuf),
+    /// `unregister`: the slot's supervisors did not go when told to.
+    SupervisorsStayed(String),
     /// `s6-svstat` printed something we cannot read.
     BadStatus { service: String, output: String },
     /// `run` with an opt-out while the supervised gateway is up.
@@ -93,7 +106,7 @@ impl Error {
     /// The exit code for this error: the one place errors become codes.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::InvalidProfile(_) => EXIT_USAGE,
+            Error::Usage(_) | Error::InvalidProfile(_) | Error::NotATemplate(_) => EXIT_USAGE,
             Error::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 EXIT_NOT_FOUND
             }
@@ -224,6 +237,27 @@ impl fmt::Display for Error {
                 }
             }
             Error::Stdout(source) => write!(f, "cannot write to standard output: {source}"),
+            Error::AlreadyRegistered { profile, dir } => write!(
+                f,
+                "profile gateway '{profile}' already registered at {}",
+                dir.display()
+            ),
+            Error::Slot { service, source } => {
+                write!(f, "cannot write the slot {service}: {source}")
+            }
+            Error::NotATemplate(dir) => write!(
+                f,
+                "{} is not a service directory template (no executable run file)",
+                dir.display()
+            ),
+            Error::NoHermesHome(dir) => {
+                write!(f, "HERMES_HOME {} is not a directory", dir.display())
+            }
+            Error::SupervisorsStayed(service) => write!(
+                f,
+                "the s6-supervise of {service} did not exit when s6-svscan was told to drop it; \
+                 left the slot in place"
+            ),
             Error::BadStatus { service, output } => {
                 write!(
                     f,

@@ -9,6 +9,7 @@
 
 mod action;
 mod cli;
+mod container_cmd;
 mod control;
 mod error;
 mod hold;
@@ -18,9 +19,12 @@ mod out;
 mod parallel;
 mod planned_stop;
 mod profile;
+mod reconcile;
+mod register;
 mod report;
 mod run;
 mod s6;
+mod slot;
 mod state;
 mod status;
 mod usage;
@@ -94,6 +98,47 @@ fn dispatch(args: Args) -> Result<Report, Error> {
             let s6 = S6::connect(ScanDir::resolve(scandir)?, control::programs(action, wait))?;
             watch_interrupts();
             control::all(&s6, &home, action, wait)
+        }
+        Command::Reconcile { dry_run, json } => {
+            // The boot pass needs no s6-svscan yet: the scan directory is
+            // the one named, else s6-overlay's.
+            let scandir = scandir.unwrap_or_else(|| ScanDir::container().path);
+            reconcile::reconcile(&home, scandir, &reconcile::Options { dry_run, json })
+        }
+        Command::Register {
+            profile,
+            start,
+            template,
+            owner,
+        } => {
+            let spec = slot::Spec {
+                profile: Name::parse(&profile)?,
+                template,
+                start,
+                owner: owner
+                    .as_deref()
+                    .map(slot::Owner::parse)
+                    .transpose()?
+                    .unwrap_or(slot::HERMES_OWNER),
+            };
+            let s6 = S6::connect(ScanDir::resolve(scandir)?, &[Program::Svscanctl])?;
+            register::register(&s6, &spec)
+        }
+        Command::Unregister { profile, wait } => {
+            let profile = Name::parse(&profile)?;
+            let needed = [
+                Program::Svc,
+                Program::Svwait,
+                Program::Svok,
+                Program::Svscanctl,
+            ];
+            let s6 = S6::connect(ScanDir::resolve(scandir)?, &needed)?;
+            register::unregister(&s6, &profile, wait)
+        }
+        Command::Check { profile, json } => {
+            let profile = profile.as_deref().map(Name::parse).transpose()?;
+            let s6 = S6::connect(ScanDir::resolve(scandir)?, &[Program::Svstat])?;
+            status::check(&s6, profile.or(option.clone()), json)
         }
         Command::Status { target, json } => {
             let profile = match target {

@@ -150,7 +150,7 @@ fn env_is_set(name: &str) -> bool {
 
 /// `1`, `true` or `yes`, in any case (surrounding blanks ignored); anything
 /// else, `0`, `false`, `no`, `off`, empty or garbage, is not an opt-out.
-fn env_is_truthy(name: &str) -> bool {
+pub fn env_is_truthy(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| is_truthy(&v))
 }
 

@@ -17,17 +17,7 @@ pub fn line(profile: &Name, state: &Supervision) -> String {
     let Supervision::Supervised(s) = state else {
         return format!("{profile}  unsupervised");
     };
-    let mut out = if s.up {
-        let pid = s.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
-        format!("{profile}  up{pid} {}s", s.seconds)
-    } else {
-        let why = match (&s.signal, s.exit_code) {
-            (Some(signal), _) => format!(" (signal {signal})"),
-            (None, Some(code)) => format!(" (exit {code})"),
-            (None, None) => String::new(),
-        };
-        format!("{profile}  down{why} {}s", s.seconds)
-    };
+    let mut out = format!("{profile}  {}", describe(s));
     if s.want_up != s.up {
         out.push_str(if s.want_up {
             ", want up"
@@ -36,6 +26,21 @@ pub fn line(profile: &Name, state: &Supervision) -> String {
         });
     }
     out
+}
+
+/// `up (pid 812) 45s`, `down (signal SIGTERM) 3s`, `down (exit 1) 0s`.
+fn describe(s: &ServiceState) -> String {
+    if s.up {
+        let pid = s.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
+        format!("up{pid} {}s", s.seconds)
+    } else {
+        let why = match (&s.signal, s.exit_code) {
+            (Some(signal), _) => format!(" (signal {signal})"),
+            (None, Some(code)) => format!(" (exit {code})"),
+            (None, None) => String::new(),
+        };
+        format!("down{why} {}s", s.seconds)
+    }
 }
 
 /// One JSON object per profile (every state field is null when unsupervised).
@@ -99,6 +104,76 @@ pub fn show(s6: &S6, profile: Option<Name>, as_json: bool) -> Result<Report, Err
     }
     if as_json {
         report.result(Value::Array(objects).to_string());
+    }
+    Ok(report)
+}
+
+/// Why a gateway is not healthy, or `None` when it is: s6 wants it down,
+/// or it is up (and ready, where its slot has a `notification-fd`).
+fn sickness(state: &Supervision, notifies: bool) -> Option<String> {
+    match state {
+        Supervision::Unsupervised => Some("not supervised".to_owned()),
+        Supervision::Supervised(s) if !s.want_up || (s.up && (s.ready || !notifies)) => None,
+        Supervision::Supervised(s) if s.up => {
+            Some(format!("wanted up, {}, not ready", describe(s)))
+        }
+        Supervision::Supervised(s) => Some(format!("wanted up, {}", describe(s))),
+    }
+}
+
+/// `check [PROFILE] [--json]`: exit 0 when every gateway s6 wants up is up
+/// (and ready, where it notifies readiness), else exit 1 with one line per
+/// gateway that is not. Nothing is changed.
+///
+/// # Errors
+/// An unknown profile, or an unreadable scan directory.
+pub fn check(s6: &S6, profile: Option<Name>, as_json: bool) -> Result<Report, Error> {
+    let profiles = match profile {
+        Some(p) => {
+            s6.scandir.registered(&p)?;
+            vec![p]
+        }
+        None => s6.scandir.profiles()?,
+    };
+    let states = parallel::map(
+        &profiles,
+        parallel::Workers::Busy,
+        |state: &Result<_, Error>| state.as_ref().is_err_and(Error::is_busy),
+        |p| s6.read_state(p),
+    );
+    let mut report = Report::default();
+    let mut objects = Vec::new();
+    let mut sick = Vec::new();
+    let mut healthy = 0;
+    for (p, state) in profiles.iter().zip(states) {
+        let notifies = s6.scandir.service_dir(p).join("notification-fd").is_file();
+        match state {
+            Ok(state) => {
+                let why = sickness(&state, notifies);
+                if as_json {
+                    objects.push(json!({
+                        "profile": p.as_str(), "service": p.service(),
+                        "healthy": why.is_none(), "problem": why,
+                    }));
+                }
+                match why {
+                    None => healthy += 1,
+                    Some(why) => sick.push(format!("{}: {why}", p.service())),
+                }
+            }
+            Err(e) => report.partial_failure(Line::Failure(e)),
+        }
+    }
+    if as_json {
+        report.result(Value::Array(objects).to_string());
+    } else if sick.is_empty() {
+        report.result(format!("✓ {healthy} profile gateway(s) healthy under s6"));
+    }
+    for line in sick {
+        if !as_json {
+            report.result(line);
+        }
+        report.code = report.code.max(crate::error::EXIT_FAILED);
     }
     Ok(report)
 }

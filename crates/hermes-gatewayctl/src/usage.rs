@@ -2,8 +2,7 @@
 //! README.
 
 /// The synopsis that ends every usage error.
-pub const USAGE: &str =
-    "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] start|stop|restart|status|list|run ...";
+pub const USAGE: &str = "usage: gatewayctl [-p|--profile NAME] [--scandir DIR] start|stop|restart|status|list|run|reconcile|register|unregister|check ...";
 
 pub const HELP: &str = "\
 gatewayctl: control the per-profile Hermes gateway services (gateway-<profile>) under s6.
@@ -15,6 +14,10 @@ usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
   status  [PROFILE | --all]     [--json]
   list                          [--json]
   run     [--no-supervise] [--] [COMMAND [ARGS...]]
+  reconcile [--dry-run] [--json]            (the boot pass over $HERMES_HOME)
+  register PROFILE [--start] [--template DIR] [--owner UID:GID]
+  unregister PROFILE [-T|--timeout SECS]
+  check   [PROFILE]                     [--json]   (exit 0 healthy, 1 not)
   help, --help, --version
 
   -p, --profile NAME   profile to act on (default: from HERMES_HOME, else 'default')
@@ -24,6 +27,10 @@ usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
   --all                every registered gateway (stop, restart, status)
   --json               machine-readable output
   --no-supervise       run: run COMMAND in the foreground instead of handing it to s6
+  --dry-run            reconcile: say what would be done, change nothing
+  --start              register: start the gateway at once (default: registered down)
+  --template DIR       register: copy this service directory instead of the Hermes scripts
+  --owner UID:GID      register: who may control the slot (default 10000:10000, hermes)
 
 Environment: HERMES_HOME, S6_PROFILE_GATEWAY_SCANDIR, HERMES_S6_BINDIR,
 HERMES_GATEWAY_NO_SUPERVISE, HERMES_S6_SUPERVISED_CHILD, HERMES_HEARTBEAT.

@@ -9,7 +9,7 @@ pub mod scandir;
 pub mod svstat;
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub enum Program {
     Svc,
     Svstat,
     Svwait,
+    Svok,
+    Svscanctl,
 }
 
 impl Program {
@@ -41,6 +43,8 @@ impl Program {
             Program::Svc => "s6-svc",
             Program::Svstat => "s6-svstat",
             Program::Svwait => "s6-svwait",
+            Program::Svok => "s6-svok",
+            Program::Svscanctl => "s6-svscanctl",
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct S6 {
     pub scandir: ScanDir,
     bindirs: Vec<PathBuf>,
     /// Each program's path, looked up at most once, by [`Program`].
-    paths: [OnceLock<Option<PathBuf>>; 3],
+    paths: [OnceLock<Option<PathBuf>>; 5],
 }
 
 impl S6 {
@@ -124,7 +128,7 @@ impl S6 {
         ];
         let outcome = self.run(
             Program::Svstat,
-            profile,
+            &profile.service(),
             &args,
             PROGRAM_BOUND,
             OnInterrupt::Finish,
@@ -198,7 +202,7 @@ impl S6 {
         let verb = action.verb();
         let outcome = self.run(
             Program::Svc,
-            profile,
+            &profile.service(),
             &args,
             PROGRAM_BOUND,
             OnInterrupt::Finish,
@@ -248,7 +252,13 @@ impl S6 {
         args.push(dir.as_os_str());
         let verb = pending.action.verb();
         let bound = pending.limit + PROGRAM_BOUND;
-        let outcome = self.run(program, profile, &args, bound, OnInterrupt::Abandon)?;
+        let outcome = self.run(
+            program,
+            &profile.service(),
+            &args,
+            bound,
+            OnInterrupt::Abandon,
+        )?;
         match outcome.end {
             End::Exited(0) => Ok(()),
             End::Exited(RC_WAIT_TIMEOUT) => Err(Error::WaitTimedOut {
@@ -261,11 +271,74 @@ impl S6 {
         }
     }
 
-    /// Runs one s6 program.
+    /// Whether an s6-supervise runs on the service directory `dir`.
+    ///
+    /// # Errors
+    /// s6-svok could not run or failed otherwise.
+    pub fn is_supervised(&self, profile: &Name, dir: &Path) -> Result<bool, Error> {
+        let outcome = self.run(
+            Program::Svok,
+            &profile.service(),
+            &[dir.as_os_str()],
+            PROGRAM_BOUND,
+            OnInterrupt::Finish,
+        )?;
+        match outcome.end {
+            End::Exited(0) => Ok(true),
+            End::Exited(1) => Ok(false),
+            End::Exited(rc) => Err(failed(Program::Svok, "check", profile, rc, &outcome)),
+            end => Err(unfinished(
+                Program::Svok,
+                "check",
+                profile,
+                end,
+                PROGRAM_BOUND,
+                0,
+            )),
+        }
+    }
+
+    /// Tells s6-svscan to rescan its directory now (`s6-svscanctl -a`), and
+    /// with `drop_removed`, to drop the supervisors of slots that are gone
+    /// (`-an`).
+    ///
+    /// # Errors
+    /// s6-svscanctl failed (no s6-svscan listening), with its reason.
+    pub fn rescan(&self, drop_removed: bool) -> Result<(), Error> {
+        let flag = if drop_removed { "-an" } else { "-a" };
+        let subject = self.scandir.path.display().to_string();
+        let args = [OsStr::new(flag), self.scandir.path.as_os_str()];
+        let outcome = self.run(
+            Program::Svscanctl,
+            &subject,
+            &args,
+            PROGRAM_BOUND,
+            OnInterrupt::Finish,
+        )?;
+        match outcome.end {
+            End::Exited(0) => Ok(()),
+            End::Exited(rc) => Err(Error::S6Failed {
+                program: Program::Svscanctl.name(),
+                action: "rescan",
+                service: subject,
+                rc,
+                stderr: trim(&outcome.stderr),
+            }),
+            _ => Err(Error::S6TimedOut {
+                program: Program::Svscanctl.name(),
+                action: "rescan",
+                service: subject,
+                limit: PROGRAM_BOUND,
+            }),
+        }
+    }
+
+    /// Runs one s6 program about `subject` (a service, or the scan
+    /// directory).
     fn run(
         &self,
         program: Program,
-        profile: &Name,
+        subject: &str,
         args: &[&OsStr],
         bound: Duration,
         on_interrupt: OnInterrupt,
@@ -273,7 +346,7 @@ impl S6 {
         let path = self.path(program)?;
         runner::run_bounded(path, args, bound, on_interrupt).map_err(|source| Error::S6Spawn {
             program: program.name(),
-            service: profile.service(),
+            service: subject.to_owned(),
             source,
         })
     }

@@ -65,6 +65,25 @@ impl ScanDir {
         }
     }
 
+    /// `path`, taken as the scan directory an s6-svscan will run on, before
+    /// one does (the boot pass makes the slots it will find).
+    pub fn unchecked(path: PathBuf) -> ScanDir {
+        ScanDir { path }
+    }
+
+    /// True when an s6-svscan listens on this scan directory now (its
+    /// control FIFO has a reader; opening it to write then succeeds
+    /// without blocking).
+    pub fn svscan_answers(&self) -> bool {
+        let control = self.path.join(".s6-svscan/control");
+        rustix::fs::open(
+            &control,
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .is_ok()
+    }
+
     /// s6-overlay's `/run/service`.
     pub fn container() -> ScanDir {
         ScanDir {

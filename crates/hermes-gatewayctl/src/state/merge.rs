@@ -127,10 +127,65 @@ impl Written {
     }
 }
 
-/// Which owned member the key text `key` (quotes included) names, decoding
-/// its escapes (`"desired\u005fstate"` is `desired_state` to Python too).
+/// The value text of the last member of the top-level object `text` named
+/// by each of `names` (Python keeps the last of duplicate keys), read as
+/// Python's `json.loads` would: a leading BOM is no object.
+///
+/// # Errors
+/// `text` is not a top-level object.
+pub fn values<'t, const N: usize>(
+    text: &'t [u8],
+    names: [&str; N],
+) -> Result<[Option<&'t [u8]>; N], NotAnObject> {
+    let mut found = [None; N];
+    let mut scan = Scan { text, at: 0 };
+    scan.skip_whitespace();
+    scan.require(b'{')?;
+    scan.skip_whitespace();
+    if !scan.eat(b'}') {
+        loop {
+            let key = scan.string()?;
+            scan.skip_whitespace();
+            scan.require(b':')?;
+            scan.skip_whitespace();
+            let value = scan.value()?;
+            if let Some(decoded) = short_key(key) {
+                for (slot, name) in found.iter_mut().zip(names) {
+                    if decoded.as_slice() == name.as_bytes() {
+                        *slot = Some(value);
+                    }
+                }
+            }
+            scan.skip_whitespace();
+            if scan.eat(b'}') {
+                break;
+            }
+            scan.require(b',')?;
+            scan.skip_whitespace();
+        }
+    }
+    scan.skip_whitespace();
+    if scan.is_at_end() {
+        Ok(found)
+    } else {
+        Err(NotAnObject)
+    }
+}
+
+/// Which owned member the key text `key` (quotes included) names.
 fn owned_member(key: &[u8]) -> Option<Member> {
-    const LONGEST: usize = "desired_state".len();
+    match short_key(key)?.as_slice() {
+        b"desired_state" => Some(Member::DesiredState),
+        b"updated_at" => Some(Member::UpdatedAt),
+        _ => None,
+    }
+}
+
+/// The key text `key` (quotes included) decoded, when it is a short ASCII
+/// name as all the keys gatewayctl looks for are: escapes count
+/// (`"desired\u005fstate"` is `desired_state` to Python too).
+fn short_key(key: &[u8]) -> Option<ShortKey> {
+    const LONGEST: usize = 16;
     let inner = key.get(1..key.len().checked_sub(1)?)?;
     let mut decoded = [0u8; LONGEST];
     let mut len = 0;
@@ -158,10 +213,18 @@ fn owned_member(key: &[u8]) -> Option<Member> {
         *decoded.get_mut(len)? = byte;
         len += 1;
     }
-    match decoded.get(..len)? {
-        b"desired_state" => Some(Member::DesiredState),
-        b"updated_at" => Some(Member::UpdatedAt),
-        _ => None,
+    Some(ShortKey { decoded, len })
+}
+
+/// A decoded key of at most 16 bytes.
+struct ShortKey {
+    decoded: [u8; 16],
+    len: usize,
+}
+
+impl ShortKey {
+    fn as_slice(&self) -> &[u8] {
+        &self.decoded[..self.len]
     }
 }
 

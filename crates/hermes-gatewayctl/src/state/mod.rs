@@ -85,6 +85,63 @@ pub fn record(home: &Path, desired: Desired) -> Option<Warning> {
     )))
 }
 
+/// The running states a gateway passes through while up: one killed in
+/// them (a container recreated mid-drain) left no stop behind, so the next
+/// boot reads them as `running`.
+const TRANSIENT_RUNNING: [&str; 2] = ["draining", "degraded"];
+
+/// What the boot pass reads as a profile's intent: `desired_state` where
+/// the state file has it (not null), else `gateway_state` with the
+/// transient running states read as `running`; the value's text as it is
+/// written when it is no string. `Ok(None)`: no file, or neither key.
+///
+/// # Errors
+/// The file cannot be read, or is no JSON object as Python reads one (a
+/// leading BOM included): the caller treats that as no state, with a
+/// warning.
+pub fn prior_intent(home: &Path) -> Result<Option<String>, io::Error> {
+    let path = home.join(FILE_NAME);
+    let bytes = match home_file::read_regular(&path, LIMIT)? {
+        Contents::Missing => return Ok(None),
+        Contents::NotRegular | Contents::TooLarge => {
+            return Err(io::Error::other("not a regular file of a readable size"));
+        }
+        Contents::Regular(snapshot) => snapshot.bytes,
+    };
+    let [desired, gateway] = merge::values(&bytes, ["desired_state", "gateway_state"])
+        .map_err(|NotAnObject| io::Error::other("not a JSON object"))?;
+    let text = |value: &[u8]| match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Null) => None,
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => Some(String::from_utf8_lossy(value).into_owned()),
+    };
+    if let Some(desired) = desired.and_then(text) {
+        return Ok(Some(desired));
+    }
+    Ok(gateway.and_then(text).map(|state| {
+        if TRANSIENT_RUNNING.contains(&state.as_str()) {
+            "running".to_owned()
+        } else {
+            state
+        }
+    }))
+}
+
+/// Writes the intent of a container started as the gateway itself before
+/// s6 took over (`gateway run`), as Hermes's boot pass writes it, unless a
+/// state file appeared meanwhile.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn seed_legacy_running(home: &Path) -> io::Result<()> {
+    let text = format!(
+        "{{\"gateway_state\": \"running\", \"desired_state\": \"running\", \"timestamp\": {}, \
+         \"migrated_from\": \"legacy-container-cmd\"}}\n",
+        unix_seconds()
+    );
+    home_file::replace_if_unchanged(&home.join(FILE_NAME), None, text.as_bytes()).map(drop)
+}
+
 /// Why the desired state was not recorded.
 #[derive(Debug)]
 enum NotRecorded {
