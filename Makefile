@@ -65,9 +65,10 @@ deps-s6:
 deps-containers:
 	@scripts/ensure-packages podman runc busybox-static
 
-# strace counts the system calls a suite checks (each s6 program looked up once).
+# strace counts the system calls a suite checks (each s6 program looked up
+# once); python3-venv holds the Python reference the boot pass is compared to.
 deps-trace:
-	@scripts/ensure-packages strace
+	@scripts/ensure-packages strace python3-venv
 
 deps-bench:
 	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv
