@@ -1,7 +1,7 @@
 //! The shipped s6 service directories under real s6 (the scan-directory
 //! fixture). The gateway template (`docker/s6/gateway-template`): its finish
-//! script leaves a gateway that exits 78 (misconfigured) or 0 (chose to stop)
-//! down, and lets s6 restart one that fails with any other code. The
+//! script leaves a gateway that exits 78 (misconfigured) down, and lets s6
+//! restart one that ends any other way while it is wanted up, 0 included. The
 //! Hermes gateway (it exits 1 on an unplanned SIGTERM, 0 on a planned stop)
 //! comes back after `gatewayctl restart` and stays down after `stop`. The
 //! keepalive example (`docker/s6/heartbeat`): ready through its
@@ -149,8 +149,8 @@ fn run_until_first_exit(code: u8) -> (ScanDir, TemplateGateway, SvStat) {
     (fixture, gateway, stat)
 }
 
-/// The assertions shared by 78 and 0: down, not wanted up, started once,
-/// still down (and not started again) after s6's restart pause.
+/// Down, not wanted up, started once, still down (and not started again)
+/// after s6's restart pause.
 fn assert_left_down(code: u8) {
     let (fixture, gateway, _) = run_until_first_exit(code);
     let stat = fixture.wait_svstat(&gateway.profile, "no longer wanted up", |s| !s.want_up);
@@ -171,8 +171,10 @@ fn gateway_exiting_78_is_left_down() {
 }
 
 #[test]
-fn gateway_exiting_0_is_left_down() {
-    assert_left_down(0);
+fn gateway_exiting_0_while_wanted_up_is_restarted() {
+    // Nobody asked it to stop: s6 still wants it up, and brings it back.
+    let (fixture, gateway, _) = run_until_first_exit(0);
+    assert_restarted(&fixture, &gateway);
 }
 
 #[test]
@@ -196,8 +198,8 @@ fn gateway_killed_by_a_signal_is_restarted() {
 #[test]
 fn a_hermes_gateway_comes_back_after_restart_and_stays_down_after_stop() {
     // The Hermes gateway exits 1 on a SIGTERM nobody planned, which a
-    // restart is, and 0 on a stop that gatewayctl marked as planned: only
-    // the stop may meet finish's 0 -> 125.
+    // restart is, and 0 on a stop that gatewayctl marked as planned; s6
+    // wants it up after the restart and down after the stop.
     let fixture = ScanDir::start();
     let home = fixture.profile_home("coder");
     fs::create_dir_all(&home).expect("create the profile home");
