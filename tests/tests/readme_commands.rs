@@ -197,15 +197,21 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
         format!("The CMD's /proc/PID/exe is now: {}", heartbeat.display()),
         "its environment holds 0 variables".to_owned(),
         // status --all before the CMD ran, after, and after stop --all.
+        // The boot pass: one slot started, one left down, as recorded.
+        "| reconcile: profile=default prior_state=None action=registered".to_owned(),
+        "| reconcile: profile=coder prior_state=running action=started".to_owned(),
+        "| reconcile: profile=writer prior_state=stopped action=registered".to_owned(),
         "| default  down (exit 0)".to_owned(),
         "| coder  up (pid ".to_owned(),
         "| default  up (pid ".to_owned(),
-        "| writer  up (pid ".to_owned(),
+        "| writer  down (exit 0)".to_owned(),
+        "| ✓ Registered and started gateway-reader under s6".to_owned(),
+        "| ✓ 4 profile gateway(s) healthy under s6".to_owned(),
         "| ✓ Restarted gateway-coder under s6".to_owned(),
-        "| ✓ Stopped 3 profile gateway(s) under s6".to_owned(),
+        "| ✓ Stopped 4 profile gateway(s) under s6".to_owned(),
         "| coder  down (exit 143)".to_owned(),
         "| default  down (exit 143)".to_owned(),
-        "| writer  down (exit 143)".to_owned(),
+        "| reader  down (exit 143)".to_owned(),
         "\"desired_state\":\"stopped\"".to_owned(),
         "The CMD said: hermes-heartbeat: SIGTERM, exiting 143".to_owned(),
         "exit code 143, ".to_owned(),
@@ -215,8 +221,8 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
             "no {expected:?} in\n{out:?}"
         );
     }
-    // Its listing of the container's processes: one stand-in per gateway,
-    // one CMD (the heartbeat), no gatewayctl.
+    // Its listing of the container's processes: one stand-in per running
+    // gateway (default, coder), one CMD (the heartbeat), no gatewayctl.
     let listing: Vec<&str> = out
         .stdout
         .split("no gatewayctl left anywhere:\n")
@@ -237,7 +243,7 @@ fn demo_plays_the_whole_story_and_the_container_stop_exits_143() {
         .count();
     assert_eq!(
         (count("/dummy-gateway -q"), count("<- the CMD"), gatewayctls),
-        (3, 1, 0),
+        (2, 1, 0),
         "{listing:#?}"
     );
     assert!(

@@ -44,6 +44,9 @@ pub enum Command {
     Reconcile {
         dry_run: bool,
         json: bool,
+        template: Option<PathBuf>,
+        /// `UID:GID`, not yet checked.
+        owner: Option<String>,
     },
     Register {
         profile: String,
@@ -100,7 +103,7 @@ enum Kind {
 /// status [PROFILE | --all] [--json]
 /// list [--json]
 /// run [--no-supervise] [--] [COMMAND [ARGS...]]
-/// reconcile [--dry-run] [--json]
+/// reconcile [--dry-run] [--json] [--template DIR] [--owner UID:GID]
 /// register PROFILE [--start] [--template DIR] [--owner UID:GID]
 /// unregister PROFILE [-T SECS]
 /// check [PROFILE] [--json]
@@ -190,10 +193,12 @@ where
             Long("no-supervise") if kind == Kind::Run => no_supervise = true,
             Long("dry-run") if kind == Kind::Reconcile => dry_run = true,
             Long("start") if kind == Kind::Register => start = true,
-            Long("template") if kind == Kind::Register => {
+            Long("template") if matches!(kind, Kind::Register | Kind::Reconcile) => {
                 template = Some(parser.value().map_err(usage)?.into());
             }
-            Long("owner") if kind == Kind::Register => owner = Some(value(&mut parser)?),
+            Long("owner") if matches!(kind, Kind::Register | Kind::Reconcile) => {
+                owner = Some(value(&mut parser)?);
+            }
             Value(program) if kind == Kind::Run => {
                 command.push(program);
                 command.extend(parser.raw_args().map_err(usage)?);
@@ -228,7 +233,12 @@ where
             no_supervise,
             command,
         },
-        Kind::Reconcile => Command::Reconcile { dry_run, json },
+        Kind::Reconcile => Command::Reconcile {
+            dry_run,
+            json,
+            template,
+            owner,
+        },
         Kind::Register | Kind::Unregister => {
             let Target::One(Some(profile)) = target else {
                 return Err(Error::usage(format!("{name} needs a PROFILE")));

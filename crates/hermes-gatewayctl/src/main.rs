@@ -99,11 +99,22 @@ fn dispatch(args: Args) -> Result<Report, Error> {
             watch_interrupts();
             control::all(&s6, &home, action, wait)
         }
-        Command::Reconcile { dry_run, json } => {
+        Command::Reconcile {
+            dry_run,
+            json,
+            template,
+            owner,
+        } => {
+            let options = reconcile::Options {
+                dry_run,
+                json,
+                template: template.map(slot::Template::check).transpose()?,
+                owner: owner_of(owner.as_deref())?,
+            };
             // The boot pass needs no s6-svscan yet: the scan directory is
             // the one named, else s6-overlay's.
             let scandir = scandir.unwrap_or_else(|| ScanDir::container().path);
-            reconcile::reconcile(&home, scandir, &reconcile::Options { dry_run, json })
+            reconcile::reconcile(&home, scandir, &options)
         }
         Command::Register {
             profile,
@@ -113,13 +124,9 @@ fn dispatch(args: Args) -> Result<Report, Error> {
         } => {
             let spec = slot::Spec {
                 profile: Name::parse(&profile)?,
-                template,
+                template: template.map(slot::Template::check).transpose()?,
                 start,
-                owner: owner
-                    .as_deref()
-                    .map(slot::Owner::parse)
-                    .transpose()?
-                    .unwrap_or(slot::HERMES_OWNER),
+                owner: owner_of(owner.as_deref())?,
             };
             let s6 = S6::connect(ScanDir::resolve(scandir)?, &[Program::Svscanctl])?;
             register::register(&s6, &spec)
@@ -149,6 +156,14 @@ fn dispatch(args: Args) -> Result<Report, Error> {
             status::show(&s6, profile, json)
         }
     }
+}
+
+/// `--owner UID:GID`, else the Hermes image's `hermes`.
+fn owner_of(text: Option<&str>) -> Result<slot::Owner, Error> {
+    Ok(text
+        .map(slot::Owner::parse)
+        .transpose()?
+        .unwrap_or(slot::HERMES_OWNER))
 }
 
 /// Writes what a command reported, in order, and gives its exit code.

@@ -20,7 +20,7 @@ use crate::report::{Line, Report};
 use crate::run;
 use crate::s6::S6;
 use crate::s6::scandir::ScanDir;
-use crate::slot::{self, HERMES_OWNER, Spec};
+use crate::slot::{self, Owner, Spec, Template};
 use crate::state;
 
 /// Runtime files of the dead container, which name its pids.
@@ -34,6 +34,9 @@ const DASHBOARD: &str =
 pub struct Options {
     pub dry_run: bool,
     pub json: bool,
+    /// Copied into every slot instead of the Hermes image's scripts.
+    pub template: Option<Template>,
+    pub owner: Owner,
 }
 
 /// What became of one slot.
@@ -80,7 +83,7 @@ pub fn reconcile(home: &HermesHome, scandir: PathBuf, options: &Options) -> Resu
     let prior = legacy.or_else(|| read_prior(root, &mut report));
     let default = Name::parse(DEFAULT_PROFILE)?;
     let start = prior.as_deref() == Some("running");
-    let action = make_slot(&s6, root, &default, start, options.dry_run, &mut report);
+    let action = make_slot(&s6, root, &default, start, options, &mut report);
     published |= matches!(action, "started" | "registered");
     done.push(Done {
         profile: DEFAULT_PROFILE.to_owned(),
@@ -91,7 +94,7 @@ pub fn reconcile(home: &HermesHome, scandir: PathBuf, options: &Options) -> Resu
     for (dir, profile) in real_profiles(root, &mut report) {
         let prior = read_prior(&dir, &mut report);
         let start = !multiplexed && prior.as_deref() == Some("running");
-        let action = make_slot(&s6, &dir, &profile, start, options.dry_run, &mut report);
+        let action = make_slot(&s6, &dir, &profile, start, options, &mut report);
         published |= matches!(action, "started" | "registered");
         done.push(Done {
             profile: profile.to_string(),
@@ -213,7 +216,7 @@ fn make_slot(
     home: &Path,
     profile: &Name,
     start: bool,
-    dry_run: bool,
+    options: &Options,
     report: &mut Report,
 ) -> &'static str {
     let chosen = if start { "started" } else { "registered" };
@@ -231,7 +234,7 @@ fn make_slot(
             }
         }
     }
-    if dry_run {
+    if options.dry_run {
         return chosen;
     }
     for name in STALE {
@@ -239,9 +242,9 @@ fn make_slot(
     }
     let spec = Spec {
         profile: profile.clone(),
-        template: None,
+        template: options.template.clone(),
         start,
-        owner: HERMES_OWNER,
+        owner: options.owner,
     };
     let made =
         slot::stage(&s6.scandir.path, &spec).and_then(|staged| staged.publish(profile, exists));

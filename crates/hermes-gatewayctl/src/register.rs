@@ -2,7 +2,6 @@
 //! `hermes profile create` does) and taken away again.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,18 +22,9 @@ const SUPERVISORS_GONE: Duration = Duration::from_secs(5);
 /// if it cannot be told to, the slot is taken back.
 ///
 /// # Errors
-/// A template that is no service directory (before anything is written),
-/// an existing slot, a slot that cannot be written, or s6-svscan not
+/// An existing slot, a slot that cannot be written, or s6-svscan not
 /// answering.
 pub fn register(s6: &S6, spec: &Spec) -> Result<Report, Error> {
-    if let Some(template) = &spec.template {
-        let run = template.join("run");
-        let executable =
-            fs::metadata(&run).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        if !executable {
-            return Err(Error::NotATemplate(template.clone()));
-        }
-    }
     let live = s6.scandir.service_dir(&spec.profile);
     if fs::symlink_metadata(&live).is_ok() {
         return Err(Error::AlreadyRegistered {

@@ -14,7 +14,7 @@ usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
   status  [PROFILE | --all]     [--json]
   list                          [--json]
   run     [--no-supervise] [--] [COMMAND [ARGS...]]
-  reconcile [--dry-run] [--json]            (the boot pass over $HERMES_HOME)
+  reconcile [--dry-run] [--json] [--template DIR] [--owner UID:GID]  (the boot pass)
   register PROFILE [--start] [--template DIR] [--owner UID:GID]
   unregister PROFILE [-T|--timeout SECS]
   check   [PROFILE]                     [--json]   (exit 0 healthy, 1 not)
@@ -29,8 +29,8 @@ usage: gatewayctl [-p|--profile NAME] [--scandir DIR] COMMAND
   --no-supervise       run: run COMMAND in the foreground instead of handing it to s6
   --dry-run            reconcile: say what would be done, change nothing
   --start              register: start the gateway at once (default: registered down)
-  --template DIR       register: copy this service directory instead of the Hermes scripts
-  --owner UID:GID      register: who may control the slot (default 10000:10000, hermes)
+  --template DIR       register, reconcile: copy this service directory instead of the Hermes scripts
+  --owner UID:GID      register, reconcile: who may control the slots (default 10000:10000, hermes)
 
 Environment: HERMES_HOME, S6_PROFILE_GATEWAY_SCANDIR, HERMES_S6_BINDIR,
 HERMES_GATEWAY_NO_SUPERVISE, HERMES_S6_SUPERVISED_CHILD, HERMES_HEARTBEAT.

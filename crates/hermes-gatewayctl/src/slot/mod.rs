@@ -53,13 +53,31 @@ impl Owner {
     }
 }
 
+/// A service-directory template: a directory with an executable `run`.
+#[derive(Debug, Clone)]
+pub struct Template(PathBuf);
+
+impl Template {
+    /// # Errors
+    /// `Error::NotATemplate` when `dir` holds no executable `run` file.
+    pub fn check(dir: PathBuf) -> Result<Template, Error> {
+        let executable = fs::metadata(dir.join("run"))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if executable {
+            Ok(Template(dir))
+        } else {
+            Err(Error::NotATemplate(dir))
+        }
+    }
+}
+
 /// What a new slot holds.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub profile: Name,
     /// A service-directory template to copy, or `None` for the Hermes
     /// image's own scripts.
-    pub template: Option<PathBuf>,
+    pub template: Option<Template>,
     /// Without it the slot has a `down` file: supervised, not started.
     pub start: bool,
     pub owner: Owner,
@@ -107,7 +125,7 @@ pub fn stage(scandir: &Path, spec: &Spec) -> Result<Staged, Error> {
 
 fn fill(dir: &Path, spec: &Spec) -> io::Result<()> {
     match &spec.template {
-        Some(template) => copy_template(template, dir)?,
+        Some(Template(template)) => copy_template(template, dir)?,
         None => {
             fs::write(dir.join("type"), "longrun\n")?;
             write_script(&dir.join("run"), &scripts::run(&spec.profile))?;
