@@ -9,6 +9,7 @@ mod gatewayctl;
 mod heartbeat;
 mod process_tree;
 mod python_cli;
+mod reconcile;
 mod sandbox;
 mod table;
 mod timing;
@@ -19,7 +20,7 @@ use std::time::Instant;
 fn main() {
     cleanup::install();
     let started = Instant::now();
-    // `bench heartbeat gatewayctl container` (the default: all) picks sections.
+    // `bench heartbeat gatewayctl reconcile container` (default: all) picks sections.
     let picked: Vec<String> = std::env::args().skip(1).collect();
     let wants = |s: &str| picked.is_empty() || picked.iter().any(|p| p == s);
     println!("{}", header());
@@ -28,10 +29,17 @@ fn main() {
         println!("{}", heartbeat::section());
         cleanup::kill_descendants();
     }
-    if wants("gatewayctl") {
-        println!("## gatewayctl side by side with the Python CLI\n");
+    if wants("gatewayctl") || wants("reconcile") {
         let python = python_cli::install();
-        println!("{}", gatewayctl::section(&python));
+        if wants("gatewayctl") {
+            println!("## gatewayctl side by side with the Python CLI\n");
+            println!("{}", gatewayctl::section(&python));
+            cleanup::kill_descendants();
+        }
+        if wants("reconcile") {
+            println!("## The boot pass side by side with the Python reconcile\n");
+            println!("{}", reconcile::section(&python));
+        }
         drop(python);
         cleanup::kill_descendants();
     }

@@ -29,8 +29,29 @@ pub fn argv() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A process's argv words. Read with one open and one read for the common
+/// case (the scan reads every process's), no more than 64 KiB.
 fn cmdline(path: &Path) -> Option<Vec<String>> {
-    let raw = fs::read(path).ok()?;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut raw = vec![0u8; 4096];
+    let mut len = 0;
+    while len < 64 * 1024 {
+        if len == raw.len() {
+            raw.resize(raw.len() * 2, 0);
+        }
+        match rustix::io::read(&fd, &mut raw[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    raw.truncate(len);
     Some(
         raw.split(|&b| b == 0)
             .filter(|w| !w.is_empty())

@@ -10,10 +10,11 @@ mod scripts;
 
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{CWD, FileType, Mode, RenameFlags, mknodat, renameat_with};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RenameFlags, mknodat, renameat_with};
 use rustix::io::Errno;
 
 use crate::error::Error;
@@ -124,29 +125,114 @@ pub fn stage(scandir: &Path, spec: &Spec) -> Result<Staged, Error> {
 }
 
 fn fill(dir: &Path, spec: &Spec) -> io::Result<()> {
+    let slot = Dir::open(dir)?;
     match &spec.template {
         Some(Template(template)) => copy_template(template, dir)?,
         None => {
-            fs::write(dir.join("type"), "longrun\n")?;
-            write_script(&dir.join("run"), &scripts::run(&spec.profile))?;
-            write_script(&dir.join("finish"), scripts::FINISH)?;
-            fs::DirBuilder::new().mode(0o777).create(dir.join("log"))?;
-            write_script(&dir.join("log/run"), &scripts::log_run(&spec.profile))?;
+            slot.file("type", b"longrun\n", 0o644)?;
+            slot.file("run", scripts::run(&spec.profile).as_bytes(), 0o755)?;
+            slot.file("finish", scripts::FINISH.as_bytes(), 0o755)?;
+            slot.dir("log", 0o777 & !slot.umask)?;
+            slot.sub("log")?
+                .file("run", scripts::log_run(&spec.profile).as_bytes(), 0o755)?;
         }
     }
-    seed_supervise(dir, spec.owner)?;
-    if dir.join("log").is_dir() {
-        seed_supervise(&dir.join("log"), spec.owner)?;
+    seed_supervise(&slot, spec.owner)?;
+    if let Ok(log) = slot.sub("log") {
+        seed_supervise(&log, spec.owner)?;
     }
     if !spec.start {
-        fs::write(dir.join("down"), "")?;
+        slot.file("down", b"", 0o644)?;
     }
     Ok(())
 }
 
-fn write_script(path: &Path, text: &str) -> io::Result<()> {
-    fs::write(path, text)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+/// A directory that files are made in by name, relative to an open
+/// descriptor: a slot takes some fifty calls, each then without a walk of
+/// the whole path.
+struct Dir {
+    fd: OwnedFd,
+    umask: u32,
+}
+
+impl Dir {
+    fn open(path: &Path) -> io::Result<Dir> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir { fd, umask: umask() })
+    }
+
+    fn sub(&self, name: &str) -> io::Result<Dir> {
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())?;
+        Ok(Dir {
+            fd,
+            umask: self.umask,
+        })
+    }
+
+    /// A new file holding `bytes`, with exactly `mode`.
+    fn file(&self, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(mode))?;
+        let mut file = fs::File::from(fd);
+        io::Write::write_all(&mut file, bytes)?;
+        if mode & self.umask != 0 {
+            rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
+        }
+        Ok(())
+    }
+
+    /// A new directory with exactly `mode` (mkdir drops setgid and the
+    /// umask's bits: set again where they matter).
+    fn dir(&self, name: &str, mode: u32) -> io::Result<()> {
+        rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(mode))?;
+        if mode & (self.umask | 0o2000) != 0 {
+            self.chmod(name, mode)?;
+        }
+        Ok(())
+    }
+
+    fn fifo(&self, name: &str, mode: u32) -> io::Result<()> {
+        mknodat(&self.fd, name, FileType::Fifo, Mode::from_raw_mode(mode), 0)?;
+        if mode & self.umask != 0 {
+            self.chmod(name, mode)?;
+        }
+        Ok(())
+    }
+
+    fn chmod(&self, name: &str, mode: u32) -> io::Result<()> {
+        Ok(rustix::fs::chmodat(
+            &self.fd,
+            name,
+            Mode::from_raw_mode(mode),
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Gives `name` to `owner`; an unprivileged caller cannot give its
+    /// files away, and need not: they are its own already.
+    fn chown(&self, name: &str, owner: Owner) -> io::Result<()> {
+        let uid = Some(rustix::fs::Uid::from_raw(owner.uid));
+        let gid = Some(rustix::fs::Gid::from_raw(owner.gid));
+        match rustix::fs::chownat(&self.fd, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(()) | Err(Errno::PERM) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// This process's umask (read once: reading it means setting it).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let old = rustix::process::umask(Mode::from_raw_mode(0o022));
+        rustix::process::umask(old);
+        old.as_raw_mode()
+    })
 }
 
 /// Copies a service-directory template: files (with their modes),
@@ -175,34 +261,18 @@ fn copy_template(from: &Path, to: &Path) -> io::Result<()> {
 /// The skeleton s6-supervise would make root-only, made first and owned by
 /// `owner`: `event/` and `supervise/event/` 03730 (setgid, group-writable,
 /// sticky: a fifodir anyone of the group can subscribe in),
-/// `supervise/` 0755 and its `control` FIFO 0660. Modes are set after
-/// creation, past the umask. An unprivileged caller cannot give its files
-/// away, and need not: they are its own already.
-fn seed_supervise(dir: &Path, owner: Owner) -> io::Result<()> {
-    let owned = |path: &Path, mode: u32| -> io::Result<()> {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
-        match std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid)) {
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-            other => other,
-        }
+/// `supervise/` 0755 and its `control` FIFO 0660. Whatever is there already
+/// (a template's) is kept as it is.
+fn seed_supervise(dir: &Dir, owner: Owner) -> io::Result<()> {
+    let fresh = |name: &str, made: io::Result<()>| match made {
+        Ok(()) => dir.chown(name, owner),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     };
-    for (sub, mode) in [
-        ("event", 0o3730),
-        ("supervise", 0o755),
-        ("supervise/event", 0o3730),
-    ] {
-        let path = dir.join(sub);
-        if !path.exists() {
-            fs::DirBuilder::new().mode(0o700).create(&path)?;
-            owned(&path, mode)?;
-        }
-    }
-    let control = dir.join("supervise/control");
-    match mknodat(CWD, &control, FileType::Fifo, Mode::from_raw_mode(0o600), 0) {
-        Ok(()) => owned(&control, 0o660),
-        Err(Errno::EXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    fresh("event", dir.dir("event", 0o3730))?;
+    fresh("supervise", dir.dir("supervise", 0o755))?;
+    fresh("supervise/event", dir.dir("supervise/event", 0o3730))?;
+    fresh("supervise/control", dir.fifo("supervise/control", 0o660))
 }
 
 impl Staged {
