@@ -4,31 +4,56 @@
 
 CARGO  ?= cargo
 MUSL   := x86_64-unknown-linux-musl
+ARM64  := aarch64-unknown-linux-musl
+# `make static TARGET=aarch64-unknown-linux-musl` builds for another target.
+TARGET ?= $(MUSL)
 PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST   := $(CURDIR)/target/dist
 # Where `gatewayctl run` looks for the heartbeat last (after $HERMES_HEARTBEAT
 # and the directory of its own executable).
 HEARTBEAT_PATH ?= $(PREFIX)/bin/hermes-heartbeat
 
 STATIC_DIR := $(CURDIR)/target/$(MUSL)/release
-# The e2e suites, the demo and the bench drive these static binaries.
+# The e2e suites, the demo and the bench drive these static binaries; the
+# arm64 suite drives the aarch64 ones (through qemu, in a user namespace).
+ARM64_DIR ?= $(CURDIR)/target/$(ARM64)/release
 export HERMES_BIN_DIR := $(STATIC_DIR)
+export HERMES_BIN_DIR_AARCH64 := $(ARM64_DIR)
+# Where `make static` puts the programs it built.
+BUILT_DIR = $(if $(filter $(MUSL),$(TARGET)),$(STATIC_DIR),$(if $(filter $(ARM64),$(TARGET)),$(ARM64_DIR),$(CURDIR)/target/$(TARGET)/release))
 # Read at build time by gatewayctl (its last heartbeat candidate) and by the
 # suites that check it, so both always agree on the path.
 export HERMES_HEARTBEAT_PATH := $(HEARTBEAT_PATH)
 
-.PHONY: all build static test demo bench image rootfs install lint clean \
-        deps-musl deps-s6 deps-containers deps-trace deps-bench
+.PHONY: all build static static-aarch64 dist test demo bench image rootfs install lint \
+        clean deps-target deps-s6 deps-containers deps-trace deps-arm64 deps-bench
 
 all: static
 
 build:
 	$(CARGO) build --workspace --locked
 
-static: deps-musl
-	$(CARGO) build --release --locked --target $(MUSL) -p hermes-heartbeat -p hermes-gatewayctl
-	@ls -l $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl
+# Static (musl) builds of both programs for $(TARGET). Rust's own rust-lld
+# links aarch64 (.cargo/config.toml): no cross C toolchain is needed.
+static: deps-target
+	$(CARGO) build --release --locked --target $(TARGET) -p hermes-heartbeat -p hermes-gatewayctl
+	@ls -l $(BUILT_DIR)/hermes-heartbeat $(BUILT_DIR)/gatewayctl
 
-test: deps-s6 deps-containers deps-trace static
+static-aarch64:
+	@$(MAKE) --no-print-directory static TARGET=$(ARM64)
+
+# What a release carries: both programs for both architectures, and their sums.
+dist: static static-aarch64
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@for arch in x86_64 aarch64; do \
+	  for prog in hermes-heartbeat gatewayctl; do \
+	    cp $(CURDIR)/target/$$arch-unknown-linux-musl/release/$$prog $(DIST)/$$prog-$(VERSION)-$$arch; \
+	  done; \
+	done
+	@cd $(DIST) && sha256sum hermes-heartbeat-* gatewayctl-* > SHA256SUMS && ls -l && cat SHA256SUMS
+
+test: deps-s6 deps-containers deps-trace deps-arm64 static static-aarch64
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 demo: deps-s6 static
@@ -56,8 +81,8 @@ clean:
 
 # The deps-* targets may run at once under `make -j`: scripts/ensure-packages
 # runs one apt-get at a time (a lock on itself, and apt-get waits for dpkg's).
-deps-musl:
-	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+deps-target:
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 deps-s6:
 	@scripts/ensure-packages s6
@@ -69,6 +94,11 @@ deps-containers:
 # once); python3-venv holds the Python reference the boot pass is compared to.
 deps-trace:
 	@scripts/ensure-packages strace python3-venv
+
+# qemu-user-static runs the aarch64 builds in the arm64 suite (registered in
+# a user namespace of its own, never on the host).
+deps-arm64:
+	@scripts/ensure-packages qemu-user-static
 
 deps-bench:
 	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv

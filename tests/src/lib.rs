@@ -2,8 +2,10 @@
 //! binaries are, child processes that clean up after themselves, and /proc
 //! readings. Every fixture is bounded in time and kills what it started.
 
+pub mod arm64;
 pub mod bins;
 pub mod container;
+pub mod elf;
 pub mod heartbeat;
 pub mod ns;
 pub mod podman;

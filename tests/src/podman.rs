@@ -631,7 +631,7 @@ pub fn busybox_static() -> Result<PathBuf, String> {
     for path in ["/bin/busybox", "/usr/bin/busybox"] {
         let path = Path::new(path);
         if let Ok(bytes) = fs::read(path) {
-            return if is_static_elf(&bytes) {
+            return if crate::elf::is_static_elf(&bytes) {
                 Ok(path.to_path_buf())
             } else {
                 Err(format!(
@@ -642,35 +642,6 @@ pub fn busybox_static() -> Result<PathBuf, String> {
         }
     }
     Err("no busybox: install busybox-static (make deps-containers)".to_owned())
-}
-
-/// True for a 64-bit ELF executable without a PT_INTERP program header, that
-/// is, one that needs no dynamic loader.
-fn is_static_elf(elf: &[u8]) -> bool {
-    const PT_INTERP: u32 = 3;
-    let u16_at = |at: usize| {
-        elf.get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |at: usize| {
-        elf.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |at: usize| {
-        elf.get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    if !elf.starts_with(b"\x7fELF\x02") {
-        return false;
-    }
-    let (Some(phoff), Some(entsize), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    (0..usize::from(count))
-        .map(|i| phoff as usize + i * usize::from(entsize))
-        .all(|at| u32_at(at).is_some_and(|kind| kind != PT_INTERP))
 }
 
 fn copy_into(file: &Path, dir: &Path, name: &str) {

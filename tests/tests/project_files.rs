@@ -104,6 +104,7 @@ fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
             "test",
             &format!("CARGO={}", cargo.display()),
             &format!("STATIC_DIR={}", bin_dir.display()),
+            &format!("ARM64_DIR={}", bin_dir.display()),
         ],
     );
     assert_ne!(out.code, 0, "make test passed with failing tests: {out:?}");
@@ -117,6 +118,8 @@ fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
             format!(
                 "cargo build --release --locked --target {MUSL} -p hermes-heartbeat -p hermes-gatewayctl"
             ),
+            env.clone(),
+            "cargo build --release --locked --target aarch64-unknown-linux-musl -p hermes-heartbeat -p hermes-gatewayctl".to_owned(),
             env.clone(),
             "cargo test --workspace --locked --no-fail-fast".to_owned(),
             env,

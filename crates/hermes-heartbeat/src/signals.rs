@@ -1,8 +1,8 @@
 //! What the heartbeat does with each signal it receives.
 //!
-//! Numbers are the Linux ones shared by x86, x86_64, arm, aarch64 and riscv
-//! (the "generic" table); mips, sparc and alpha number signals differently and
-//! are not supported targets.
+//! Numbers are the Linux ones of x86_64 and aarch64, the targets built here
+//! (the "generic" table most architectures share; mips, sparc and alpha
+//! number signals differently).
 
 use crate::line::Line;
 
