@@ -5,9 +5,17 @@
 //! private to a user namespace on these kernels, so nothing on the host
 //! changes, and everything the command starts runs aarch64 programs too.
 
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::proc::{self, Proc};
+use crate::run::Output;
 
 pub const TARGET: &str = "aarch64-unknown-linux-musl";
 const QEMU: &str = "/usr/bin/qemu-aarch64-static";
@@ -115,4 +123,70 @@ pub fn emulated(cmd: &Command) -> Command {
         wrapped.current_dir(dir);
     }
     wrapped
+}
+
+/// [`emulated`], but with the namespace's ids 0..65535 mapped to the same
+/// ids outside (not root alone), as a container runtime needs (a devpts
+/// owned by group 5, a user 65534): only a process of the parent namespace
+/// with CAP_SETUID can write such a map, so this one does, while the
+/// namespace's first program waits on fd 3. Runs to the end (at most
+/// `limit`) and gives the output.
+pub fn run_with_ids(cmd: &Command, limit: Duration) -> Output {
+    let (reader, mut writer) = proc::pipe();
+    let mut wrapped = Command::new("/usr/bin/unshare");
+    wrapped
+        .env_clear()
+        .args(["--user", "--mount", "--", "/bin/sh", "-c"])
+        .arg(format!("read go <&3 && exec 3<&- && {SETUP}"))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("REGISTER", REGISTER);
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let fd = reader.as_raw_fd();
+    wrapped
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).expect("stdout file"))
+        .stderr(fs::File::create(&err).expect("stderr file"));
+    // SAFETY: dup2 and fcntl are async-signal-safe; runs in the child before exec.
+    unsafe {
+        wrapped.pre_exec(move || {
+            // dup2 onto itself would leave close-on-exec set.
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(fd, 3) != -1
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut p = Proc::spawn(&mut wrapped);
+    drop(reader);
+    let pid = p.pid();
+    let own = fs::read_link("/proc/self/ns/user").expect("our user namespace");
+    proc::wait_until(limit, "the new user namespace", || {
+        fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|ns| ns != own)
+    });
+    for map in ["uid_map", "gid_map"] {
+        fs::write(format!("/proc/{pid}/{map}"), "0 0 65536\n")
+            .unwrap_or_else(|e| panic!("write {map}: {e}"));
+    }
+    writer.write_all(b"go\n").expect("let it go on");
+    drop(writer);
+    let code = p.exit_code(limit);
+    Output {
+        code,
+        stdout: fs::read_to_string(&out).unwrap_or_default(),
+        stderr: fs::read_to_string(&err).unwrap_or_default(),
+    }
 }

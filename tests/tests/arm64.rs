@@ -38,13 +38,20 @@ fn start_ready(argv: &[&str], stderr: &std::path::Path) -> Proc {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(fs::File::create(stderr).expect("stderr file"));
-    // SAFETY: dup2 is async-signal-safe; runs in the child before exec.
+    // SAFETY: dup2 and fcntl are async-signal-safe; runs in the child before exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) == -1 {
-                return Err(std::io::Error::last_os_error());
+            // dup2 onto itself would leave close-on-exec set.
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(fd, 3) != -1
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
             }
-            Ok(())
         });
     }
     let p = Proc::spawn(&mut cmd);
@@ -288,5 +295,69 @@ fn run_with_an_empty_path_execs_the_aarch64_heartbeat() {
     assert_eq!(
         lines[1], "hermes-heartbeat: SIGTERM, exiting 143",
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_arm64_image_runs_under_podman_and_stops_with_143() {
+    let test = "the_arm64_image_runs_under_podman_and_stops_with_143";
+    if !arm64::available(test) {
+        return;
+    }
+    let Some(podman) = hermes_e2e::podman::podman_or_skip(test) else {
+        return;
+    };
+    // The image `make image` makes for linux/arm64: the same Dockerfile,
+    // the aarch64 heartbeat as its context (a copy: no emulation to build).
+    let context = tempfile::tempdir().expect("tempdir");
+    fs::copy(arm64::heartbeat(), context.path().join("hermes-heartbeat")).expect("copy");
+    let tag = "localhost/hermes-e2e-arm64:test";
+    let dockerfile = hermes_e2e::podman::heartbeat_dockerfile();
+    podman.run([
+        std::ffi::OsStr::new("build"),
+        "--quiet".as_ref(),
+        "--isolation".as_ref(),
+        "chroot".as_ref(),
+        "--platform".as_ref(),
+        "linux/arm64".as_ref(),
+        "-f".as_ref(),
+        dockerfile.as_os_str(),
+        "-t".as_ref(),
+        tag.as_ref(),
+        context.path().as_os_str(),
+    ]);
+    let arch = podman.inspect_image(tag, "{{.Architecture}}");
+    assert_eq!(arch.trim(), "arm64");
+    // Run, stop and read it where aarch64 programs run.
+    let script = podman.command();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(
+            "set -e\n\
+             id=$(podman run -d --platform linux/arm64 \"$1\")\n\
+             sleep 0.5\n\
+             podman stop -t 10 \"$id\" >/dev/null\n\
+             podman inspect -f '{{.State.ExitCode}}' \"$id\"\n\
+             podman logs \"$id\"\n\
+             podman rm \"$id\" >/dev/null",
+        )
+        .arg("sh")
+        .arg(tag)
+        .env("PATH", s6::CLEAN_PATH);
+    for (key, value) in script.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    let out = arm64::run_with_ids(&cmd, Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout_lines(),
+        ["143"],
+        "podman stop of the arm64 heartbeat: {out:?}"
+    );
+    assert_eq!(
+        out.stderr, "hermes-heartbeat: SIGTERM, exiting 143\n",
+        "{out:?}"
     );
 }

@@ -366,9 +366,11 @@ impl Drop for BuildImageOut {
 }
 
 /// `make image` on a machine without a docker engine: `docker/build-image`
-/// builds with podman, tags `<image>:<version>` and `:latest` in its private
-/// store, and saves an OCI archive that loads and runs elsewhere (here: in
-/// the harness's own podman). System-wide, nothing changes.
+/// builds with podman, for linux/amd64 and linux/arm64, the manifest list
+/// `<image>:<version>` (and `:latest`) in its private store, and saves an
+/// OCI archive holding both that loads and runs elsewhere (here: in the
+/// harness's own podman, which takes this machine's architecture). System-
+/// wide, nothing changes.
 #[test]
 fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     let test = "build_image_script_makes_the_tagged_image_and_a_loadable_archive";
@@ -389,6 +391,7 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     let built = run(
         Command::new(repo().join("docker/build-image"))
             .env("HERMES_BIN_DIR", bins::bin_dir())
+            .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
             .env("BUILDER", "podman")
             .env("IMAGE", image)
             .env("OUT", out.dir.path()),
@@ -396,9 +399,9 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     );
     assert_eq!(built.code, 0, "docker/build-image: {built:?}");
     assert!(
-        built
-            .stdout
-            .contains(&format!("Built {image}:{version} with podman")),
+        built.stdout.contains(&format!(
+            "Built {image}:{version} (linux/amd64, linux/arm64) with podman"
+        )),
         "{built:?}"
     );
 
@@ -409,7 +412,12 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
         Duration::from_secs(60),
     );
     assert_eq!(listed.code, 0, "podman images: {listed:?}");
-    let mut tags: Vec<&str> = listed.stdout_lines();
+    // The list's two images are untagged (`<none>`); the list has the tags.
+    let mut tags: Vec<&str> = listed
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("<none>"))
+        .collect();
     tags.sort();
     let id = tags
         .first()
@@ -422,6 +430,28 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
             format!("{local}:latest {id}")
         ],
         "the script's store"
+    );
+
+    let inspected = run(
+        out.podman()
+            .args(["manifest", "inspect", &format!("{local}:{version}")]),
+        Duration::from_secs(60),
+    );
+    let list: serde_json::Value = serde_json::from_str(&inspected.stdout)
+        .unwrap_or_else(|e| panic!("podman manifest inspect: {e}: {inspected:?}"));
+    let mut platforms: Vec<String> = list["manifests"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| format!("{}/{}", m["platform"]["os"], m["platform"]["architecture"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    platforms.sort();
+    assert_eq!(
+        platforms,
+        ["\"linux\"/\"amd64\"", "\"linux\"/\"arm64\""],
+        "{inspected:?}"
     );
 
     // The archive loads into another store and runs: the heartbeat as PID 1,
@@ -515,6 +545,7 @@ impl FakeEngines {
             Command::new(repo().join("docker/build-image"))
                 .env("PATH", fakes.path())
                 .env("HERMES_BIN_DIR", bins::bin_dir())
+                .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
                 .env("OUT", out)
                 .env("TMPDIR", tmp)
                 .env_remove("BUILDER")
@@ -565,25 +596,33 @@ impl FakeEngines {
 
 /// `make image` picks its engine: docker where `docker info` answers (an
 /// engine runs), podman where it fails (a docker client without one), each
-/// given the Dockerfile, both tags and a context of the heartbeat alone.
-/// Either way the script's scratch dir goes.
+/// given the Dockerfile, one context per architecture holding that
+/// architecture's heartbeat alone, and the tags. Either way the script's
+/// scratch dir goes.
 #[test]
 fn build_image_script_builds_with_docker_only_where_docker_info_answers() {
     let version = env!("CARGO_PKG_VERSION");
-    let build = format!(
-        "-f {} -t hermes-heartbeat:{version} -t hermes-heartbeat:latest",
-        repo().join("docker/Dockerfile.heartbeat").display()
-    );
+    let dockerfile = repo().join("docker/Dockerfile.heartbeat");
+    let dockerfile = dockerfile.display();
 
     let engine = FakeEngines::run(0);
     assert_eq!(engine.out.code, 0, "{:?}", engine.out);
-    let context = engine.context("docker");
+    let amd64 = engine.context("docker");
+    let arm64 = amd64.replace("/context-amd64", "/context-arm64");
     assert_eq!(
         engine.logged(),
         [
             "docker info".to_owned(),
-            format!("docker build {build} {context}"),
+            format!(
+                "docker build --platform linux/amd64 -f {dockerfile} -t hermes-heartbeat:{version}-amd64 {amd64}"
+            ),
             "  context: hermes-heartbeat".to_owned(),
+            format!(
+                "docker build --platform linux/arm64 -f {dockerfile} -t hermes-heartbeat:{version}-arm64 {arm64}"
+            ),
+            "  context: hermes-heartbeat".to_owned(),
+            format!("docker tag hermes-heartbeat:{version}-amd64 hermes-heartbeat:{version}"),
+            format!("docker tag hermes-heartbeat:{version}-amd64 hermes-heartbeat:latest"),
         ],
         "with docker info answering"
     );
@@ -591,28 +630,39 @@ fn build_image_script_builds_with_docker_only_where_docker_info_answers() {
 
     let engine = FakeEngines::run(1);
     assert_eq!(engine.out.code, 0, "{:?}", engine.out);
-    let context = engine.context("podman");
+    let amd64 = engine.context("podman");
+    let arm64 = amd64.replace("/context-amd64", "/context-arm64");
     let archive = engine
         .out_dir()
         .join(format!("hermes-heartbeat-{version}.oci.tar"));
+    let list = format!("hermes-heartbeat:{version}");
     assert_eq!(
         engine.logged(),
         [
             "docker info".to_owned(),
-            format!("podman build --isolation chroot {build} {context}"),
+            format!("podman manifest rm {list}"),
+            "podman manifest rm hermes-heartbeat:latest".to_owned(),
+            format!("podman manifest create {list}"),
+            format!(
+                "podman build --quiet --isolation chroot --platform linux/amd64 -f {dockerfile} --manifest {list} {amd64}"
+            ),
             "  context: hermes-heartbeat".to_owned(),
             format!(
-                "podman save --format oci-archive -o {} hermes-heartbeat:{version}",
+                "podman build --quiet --isolation chroot --platform linux/arm64 -f {dockerfile} --manifest {list} {arm64}"
+            ),
+            "  context: hermes-heartbeat".to_owned(),
+            format!("podman tag {list} hermes-heartbeat:latest"),
+            format!(
+                "podman manifest push --quiet --all {list} oci-archive:{}:{list}",
                 archive.display()
             ),
         ],
         "with docker info failing"
     );
     assert!(
-        engine
-            .out
-            .stdout
-            .contains(&format!("Built hermes-heartbeat:{version} with podman")),
+        engine.out.stdout.contains(&format!(
+            "Built hermes-heartbeat:{version} (linux/amd64, linux/arm64) with podman"
+        )),
         "{:?}",
         engine.out
     );
