@@ -59,10 +59,10 @@ test: deps-s6 deps-containers deps-trace deps-arm64 static static-aarch64
 demo: deps-s6 static
 	@scripts/demo
 
-bench: deps-s6 deps-containers deps-bench static
+bench: deps-s6 deps-containers deps-bench static static-aarch64
 	$(CARGO) run --release --locked -q -p hermes-bench
 
-image: deps-containers static
+image: deps-containers static static-aarch64
 	@docker/build-image
 
 rootfs: static

@@ -379,6 +379,22 @@ fn render(cands: &[Candidate], figs: &[Figures]) -> String {
         ]);
     }
     out.push_str(&a.render());
+    let arm64 = hermes_e2e::arm64::heartbeat();
+    out.push_str(&match elf::inspect(&arm64) {
+        Some((_, size, true)) => format!(
+            "\nhermes-heartbeat for aarch64 (`make static TARGET={}`): {}, static.\n",
+            hermes_e2e::arm64::TARGET,
+            table::bytes(size)
+        ),
+        Some((_, size, false)) => format!(
+            "\nhermes-heartbeat for aarch64: {} but NOT static.\n",
+            table::bytes(size)
+        ),
+        None => format!(
+            "\nhermes-heartbeat for aarch64: not built ({}).\n",
+            arm64.display()
+        ),
+    });
     out.push('\n');
 
     let mut b = Table::new(&[
