@@ -9,7 +9,8 @@ use crate::parallel;
 use crate::planned_stop;
 use crate::profile::{HermesHome, Name};
 use crate::report::{Line, NONE_REGISTERED, Report};
-use crate::s6::{Program, S6};
+use crate::s6::svstat::ServiceState;
+use crate::s6::{Program, S6, Supervision};
 use crate::state::{self, Desired};
 
 /// The s6 programs an action runs, to be found before any gateway is acted
@@ -146,15 +147,19 @@ pub fn all(
         report.result(NONE_REGISTERED);
         return Ok(report);
     }
-    let workers = if wait.is_some() {
-        // Waiting costs nothing: every gateway waits at once.
-        parallel::Workers::Idle
+    let results = if wait.is_none() && s6.takes_many() {
+        batched(s6, home, &profiles, action)
     } else {
-        parallel::Workers::Busy
+        let workers = if wait.is_some() {
+            // Waiting costs nothing: every gateway waits at once.
+            parallel::Workers::Idle
+        } else {
+            parallel::Workers::Busy
+        };
+        parallel::map(&profiles, workers, Acted::is_busy, |p| {
+            gateway(s6, home, p, action, wait)
+        })
     };
-    let results = parallel::map(&profiles, workers, Acted::is_busy, |p| {
-        gateway(s6, home, p, action, wait)
-    });
     let total = profiles.len();
     let mut succeeded = 0;
     let mut sent = 0;
@@ -192,4 +197,134 @@ pub fn all(
         });
     }
     Ok(report)
+}
+
+/// `--all` without `--wait` where s6-svc takes many service directories
+/// (s6 2.14+): as [`gateway`] does for one, but with one `s6-svc` run for
+/// all (batched when the argument list would be long; a restart runs one
+/// for the gateways that are up, `-r -u`, and one for those that are down,
+/// `-u`). Each gateway's lock and planned-stop marker come first; then each
+/// one s6 took gets its desired state recorded, and each it did not its
+/// marker withdrawn.
+fn batched(s6: &S6, home: &HermesHome, profiles: &[Name], action: Action) -> Vec<Acted> {
+    const STOP: &[&str] = &["-d"];
+    const START: &[&str] = &["-u"];
+    const RESTART: &[&str] = &["-r", "-u"];
+    if let Some(signal) = interrupt::signal() {
+        return profiles
+            .iter()
+            .map(|p| {
+                Acted::failed(Error::Interrupted {
+                    signal,
+                    verb: action.verb(),
+                    service: Some(p.service()),
+                    sent: 0,
+                    of: 1,
+                })
+            })
+            .collect();
+    }
+    let commands: Vec<Result<&[&str], Error>> = match action {
+        Action::Stop => profiles.iter().map(|_| Ok(STOP)).collect(),
+        Action::Start => profiles.iter().map(|_| Ok(START)).collect(),
+        // A restart of a gateway that is down is a start (see `S6::send`).
+        Action::Restart => parallel::map(
+            profiles,
+            parallel::Workers::Busy,
+            |state: &Result<_, Error>| state.as_ref().is_err_and(Error::is_busy),
+            |p| s6.read_state(p),
+        )
+        .into_iter()
+        .map(|state| {
+            state.map(|state| match state {
+                Supervision::Supervised(ServiceState { up: true, .. }) => RESTART,
+                _ => START,
+            })
+        })
+        .collect(),
+    };
+    // Each gateway's lock is a descriptor held until its record is written:
+    // the gateways go in chunks that fit the descriptors left, one
+    // s6-svc run (or two, for a restart) per chunk.
+    let mut commands = commands.into_iter();
+    let mut acted = Vec::with_capacity(profiles.len());
+    let chunk = parallel::descriptors_free()
+        .saturating_sub(FDS_PER_RUN)
+        .max(1);
+    for profiles in profiles.chunks(chunk) {
+        let commands: Vec<_> = commands.by_ref().take(profiles.len()).collect();
+        acted.extend(batched_chunk(s6, home, profiles, commands, action));
+    }
+    acted
+}
+
+/// Descriptors one `s6-svc` run takes (its pipes, a pidfd, /dev/null).
+const FDS_PER_RUN: usize = 8;
+
+/// [`batched`] for `profiles`, whose commands are `commands`.
+fn batched_chunk(
+    s6: &S6,
+    home: &HermesHome,
+    profiles: &[Name],
+    commands: Vec<Result<&[&str], Error>>,
+    action: Action,
+) -> Vec<Acted> {
+    const ALL: [&[&str]; 3] = [&["-d"], &["-u"], &["-r", "-u"]];
+    // Each gateway's home, held lock and marker, before anything is sent.
+    let prepared: Vec<_> = profiles
+        .iter()
+        .map(|p| {
+            let profile_home = home.of(p);
+            let lock = state::lock_profile(&profile_home, S6::control_bound(None));
+            let marker = match action {
+                Action::Stop => planned_stop::announce(&profile_home),
+                Action::Start | Action::Restart => None,
+            };
+            (profile_home, lock, marker)
+        })
+        .collect();
+    let mut sent: Vec<Option<Result<(), Error>>> = profiles.iter().map(|_| None).collect();
+    for command in ALL {
+        let chosen: Vec<usize> = commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().is_ok_and(|c| *c == command))
+            .map(|(i, _)| i)
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let names: Vec<&Name> = chosen.iter().map(|&i| &profiles[i]).collect();
+        for (i, result) in chosen
+            .into_iter()
+            .zip(s6.send_many(&names, action, command))
+        {
+            sent[i] = Some(result);
+        }
+    }
+    commands
+        .into_iter()
+        .zip(sent)
+        .zip(prepared)
+        .map(|((command, sent), (profile_home, _lock, marker))| {
+            let result = match (command, sent) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(result)) => result,
+                (Ok(_), None) => Ok(()),
+            };
+            match result {
+                Ok(()) => Acted {
+                    sent: true,
+                    warning: state::record(&profile_home, desired(action)),
+                    result: Ok(()),
+                },
+                Err(e) => {
+                    if let Some(marker) = marker {
+                        marker.withdraw();
+                    }
+                    Acted::failed(e)
+                }
+            }
+        })
+        .collect()
 }

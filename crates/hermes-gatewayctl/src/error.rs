@@ -91,6 +91,8 @@ pub enum Error {
     NoHermesHome(PathBuf),
     /// `unregister`: the slot's supervisors did not go when told to.
     SupervisorsStayed(String),
+    /// A batched command failed as a whole for this gateway (`why`).
+    Batch { service: String, why: String },
     /// `s6-svstat` printed something we cannot read.
     BadStatus { service: String, output: String },
     /// `run` with an opt-out while the supervised gateway is up.
@@ -253,6 +255,7 @@ impl fmt::Display for Error {
             Error::NoHermesHome(dir) => {
                 write!(f, "HERMES_HOME {} is not a directory", dir.display())
             }
+            Error::Batch { service, why } => write!(f, "{why} (for {service})"),
             Error::SupervisorsStayed(service) => write!(
                 f,
                 "the s6-supervise of {service} did not exit when s6-svscan was told to drop it; \

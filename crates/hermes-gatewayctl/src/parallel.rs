@@ -65,6 +65,14 @@ where
     map_with(items, by_fds.min(by_cpus).min(items.len()), busy, job)
 }
 
+/// How many more descriptors this process may open now (the soft limit
+/// raised first), less a few kept for the calling thread; at least one.
+pub fn descriptors_free() -> usize {
+    let free =
+        raise_fd_limit().map_or(u64::MAX, |soft| soft.saturating_sub(open_fds() + FDS_SPARE));
+    usize::try_from(free).unwrap_or(usize::MAX).max(1)
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard one (best effort: a failure
 /// only means fewer jobs at once) and returns the soft limit now in force,
 /// `None` for unlimited.

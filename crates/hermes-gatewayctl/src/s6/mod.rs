@@ -3,6 +3,7 @@
 //! state, send it a command, wait for a state. Every program run is bounded
 //! in time (see [`runner`]).
 
+mod batch;
 pub mod locate;
 pub mod runner;
 pub mod scandir;
@@ -83,6 +84,8 @@ pub struct S6 {
     bindirs: Vec<PathBuf>,
     /// Each program's path, looked up at most once, by [`Program`].
     paths: [OnceLock<Option<PathBuf>>; 5],
+    /// Whether s6-svc takes several service directories (see `batch`).
+    takes_many: OnceLock<bool>,
 }
 
 impl S6 {
@@ -98,6 +101,7 @@ impl S6 {
             scandir,
             bindirs: locate::search_dirs(),
             paths: Default::default(),
+            takes_many: OnceLock::new(),
         };
         for program in needed {
             s6.path(*program)?;

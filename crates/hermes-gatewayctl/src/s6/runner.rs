@@ -25,8 +25,10 @@ use crate::interrupt::{self, Abandonable};
 
 /// Bytes of stdout kept (s6-svstat prints one short line).
 const STDOUT_KEPT: usize = 64 * 1024;
-/// Bytes of stderr kept; the rest of a flood is read and dropped.
-const STDERR_KEPT: usize = 4 * 1024;
+/// Bytes of stderr kept; the rest of a flood is read and dropped. Room for
+/// a batched s6-svc's warning line about each of its directories (see
+/// `batch`: at most 64 KiB of them).
+const STDERR_KEPT: usize = 256 * 1024;
 /// Bytes read from each pipe once the program has exited: more than a pipe
 /// holds (64 KiB unless enlarged), so all the program itself wrote is taken,
 /// while a helper that inherited the pipe and writes forever cannot hold
