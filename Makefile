@@ -53,8 +53,18 @@ dist: static static-aarch64
 	done
 	@cd $(DIST) && sha256sum hermes-heartbeat-* gatewayctl-* > SHA256SUMS && ls -l && cat SHA256SUMS
 
+# The suites that run a second time against the s6 s6-overlay ships (2.15,
+# static, under /package and /command), when HERMES_TEST_S6_OVERLAY names a
+# directory holding it (package/admin/s6-<version>/command/).
+S6_SUITES := --test 'gatewayctl_*' --test 'run_*' --test s6_template
+
 test: deps-s6 deps-containers deps-trace deps-arm64 static static-aarch64
 	$(CARGO) test --workspace --locked --no-fail-fast
+ifneq ($(strip $(HERMES_TEST_S6_OVERLAY)),)
+	scripts/with-s6-overlay "$(HERMES_TEST_S6_OVERLAY)" $(CARGO) test -p hermes-e2e --locked --no-fail-fast $(S6_SUITES)
+else
+	@echo "make test: HERMES_TEST_S6_OVERLAY is not set: skipped the second pass of the control, run and template suites against s6-overlay's s6 2.15"
+endif
 
 demo: deps-s6 static
 	@scripts/demo

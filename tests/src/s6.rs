@@ -307,7 +307,8 @@ impl ScanDir {
     }
 
     /// [`ScanDir::start`] with room for `services` service directories
-    /// (`s6-svscan -c`), where more than its default are wanted.
+    /// (`s6-svscan -c`, or `-C` in 2.14+), where more than its
+    /// default are wanted.
     pub fn start_sized(services: Option<usize>) -> ScanDir {
         let tmp = tempfile::Builder::new()
             .prefix("hermes-s6-")
@@ -325,8 +326,11 @@ impl ScanDir {
         }
         let log = fs::File::create(tmp.path().join("svscan.log")).expect("create svscan.log");
         let mut args = vec!["-t0".to_owned()];
+        // Both keep a fixed table of services (1000 by default), sized by
+        // `-c` in 2.11 and by `-C` in 2.14+, which no longer takes `-c`.
         if let Some(max) = services {
-            args.extend(["-c".to_owned(), max.to_string()]);
+            let option = if is_multi_dir() { "-C" } else { "-c" };
+            args.extend([option.to_owned(), max.to_string()]);
         }
         args.push(".".to_owned());
         let mut cmd = PidNs::command("s6-svscan", &args, NsOptions::default());
@@ -809,4 +813,40 @@ pub fn all_pids() -> Vec<i32> {
 /// True when `/proc/PID/comm` is `name`.
 pub fn comm_is(pid: i32, name: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+}
+
+/// The first line of a shell stand-in for `s6-svc`: asked with no arguments
+/// (gatewayctl reads the usage line once, to know whether it takes several
+/// directories), it answers as Debian's s6 2.11 does.
+pub const USAGE_2_11: &str = "[ $# -eq 0 ] && { echo 's6-svc: usage: s6-svc [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -abqhkti12pcyroduDUxOQ ] servicedir' >&2; exit 100; }\n";
+
+/// True when the s6 the suites run against takes several service
+/// directories per `s6-svc` call (2.14 and later: s6-overlay's 2.15 under
+/// `scripts/with-s6-overlay`), as its usage line says; false for Debian's
+/// 2.11. Asked once.
+pub fn is_multi_dir() -> bool {
+    static MULTI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MULTI.get_or_init(|| {
+        let out = run::run(&mut Command::new("s6-svc"), Duration::from_secs(10));
+        out.stderr.contains("servicedirs...")
+    })
+}
+
+/// s6-svc's exit code for a service no s6-supervise listens on: 100 in
+/// 2.11, 102 from 2.14 on.
+pub fn rc_not_listening() -> i32 {
+    if is_multi_dir() { 102 } else { 100 }
+}
+
+/// What `s6-svstat -o exitcode` says of a service that never ran: 0 in 2.11,
+/// -1 (no exit yet) in 2.15.
+pub fn never_ran_exit_code() -> Option<i32> {
+    if is_multi_dir() { None } else { Some(0) }
+}
+
+/// The word s6-svc puts before a directory it could not control: `fatal`
+/// in 2.11 (one directory per run), `warning` from 2.14 on (one line per
+/// directory of a run, and it goes on with the others).
+pub fn control_failure_word() -> &'static str {
+    if is_multi_dir() { "warning" } else { "fatal" }
 }

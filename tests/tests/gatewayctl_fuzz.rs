@@ -246,7 +246,10 @@ impl Bench {
         let stray = s6::shell_quote(&stray_log.to_string_lossy());
         s6::write_script(
             &bindir.join("s6-svc"),
-            &format!("#!/bin/sh\necho \"s6-svc $*\" >> \"${{FUZZ_S6_LOG:-{stray}}}\"\nexit 0\n"),
+            &format!(
+                "#!/bin/sh\n{}echo \"s6-svc $*\" >> \"${{FUZZ_S6_LOG:-{stray}}}\"\nexit 0\n",
+                s6::USAGE_2_11
+            ),
         );
         s6::write_script(
             &bindir.join("s6-svwait"),

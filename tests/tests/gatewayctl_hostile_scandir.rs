@@ -234,7 +234,7 @@ impl Fake {
         let log = s6::shell_quote(&tmp.path().join("calls.log").to_string_lossy());
         s6::write_script(
             &tmp.path().join("fake-s6/s6-svc"),
-            &format!("#!/bin/sh\necho \"s6-svc $*\" >> {log}\n"),
+            &format!("#!/bin/sh\n{}echo \"s6-svc $*\" >> {log}\n", s6::USAGE_2_11),
         );
         s6::write_script(
             &tmp.path().join("fake-s6/s6-svstat"),

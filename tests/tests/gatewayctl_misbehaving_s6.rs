@@ -69,12 +69,18 @@ impl Bench {
     }
 
     /// Writes the stand-in `name` with the script `body`.
+    /// Writes the stand-in `name` with the script `body`. Asked with no
+    /// arguments (gatewayctl reads s6-svc's usage line once, to know whether
+    /// it takes several directories), it answers as Debian's s6 2.11 does.
     fn stand_in(&self, name: &str, body: &str) {
         let pids = s6::shell_quote(&self.tmp.path().join("pids").to_string_lossy());
         let marker = &self.marker;
         s6::write_script(
             &self.bindir().join(name),
-            &format!("#!/bin/sh\nexport {marker}\nPIDS={pids}\n{body}\n"),
+            &format!(
+                "#!/bin/sh\n{}export {marker}\nPIDS={pids}\n{body}\n",
+                s6::USAGE_2_11
+            ),
         );
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hermes_e2e::proc;
 use hermes_e2e::run::{Output, run};
-use hermes_e2e::s6::{Gateway, ScanDir};
+use hermes_e2e::s6::{self, Gateway, ScanDir};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -106,7 +106,11 @@ fn assert_not_listening(out: &Output, prefix: &str) {
 fn start_wait_with_no_supervisor_fails_with_s6_s_reason_and_records_nothing() {
     let s6 = unsupervised(&[]);
     let out = s6.ctl(&["start", "coder", "--wait", "-T", "2"]);
-    assert_not_listening(&out, "✗ s6-svc start on 'gateway-coder' failed (rc=100): ");
+    let rc = s6::rc_not_listening();
+    assert_not_listening(
+        &out,
+        &format!("✗ s6-svc start on 'gateway-coder' failed (rc={rc}): "),
+    );
     assert!(!s6.state_file("coder").exists(), "a state was recorded");
 }
 
@@ -114,9 +118,10 @@ fn start_wait_with_no_supervisor_fails_with_s6_s_reason_and_records_nothing() {
 fn restart_wait_with_no_supervisor_fails_with_s6_s_reason_and_records_nothing() {
     let s6 = unsupervised(&[]);
     let out = s6.ctl(&["restart", "coder", "-T", "1"]);
+    let rc = s6::rc_not_listening();
     assert_not_listening(
         &out,
-        "✗ s6-svc restart on 'gateway-coder' failed (rc=100): ",
+        &format!("✗ s6-svc restart on 'gateway-coder' failed (rc={rc}): "),
     );
     assert!(!s6.state_file("coder").exists(), "a state was recorded");
 }
@@ -136,7 +141,10 @@ fn stop_all_wait_with_no_supervisor_is_that_gateway_s_failure_not_a_timeout() {
             stdout: String::new(),
             stderr: out.stderr.clone(),
         },
-        "✗ Could not stop gateway-coder: s6-svc stop on 'gateway-coder' failed (rc=100): ",
+        &format!(
+            "✗ Could not stop gateway-coder: s6-svc stop on 'gateway-coder' failed (rc={}): ",
+            s6::rc_not_listening()
+        ),
     );
     assert!(!s6.state_file("coder").exists(), "a state was recorded");
     assert_eq!(s6.desired_state("writer").as_deref(), Some("stopped"));

@@ -36,7 +36,8 @@ fn run_with(fakes: &StandIns, program: &str, args: &[&str]) -> Output {
         .env_remove("MAKELEVEL")
         .env_remove("HERMES_BIN_DIR")
         .env_remove("HERMES_HEARTBEAT_PATH")
-        .env_remove("HERMES_REQUIRE_PODMAN");
+        .env_remove("HERMES_REQUIRE_PODMAN")
+        .env_remove("HERMES_TEST_S6_OVERLAY");
     run(&mut cmd, LIMIT)
 }
 
@@ -128,6 +129,76 @@ fn make_test_fails_when_the_tests_fail_and_passes_both_paths_on() {
     );
 }
 
+#[test]
+fn make_test_runs_the_s6_suites_again_in_the_s6_overlay_layout_only_when_asked() {
+    // A stand-in cargo that passes and says what it was given and, when it
+    // runs the tests, which s6-svc /command holds; a stand-in fixture whose
+    // s6-svc names itself.
+    let fakes = stand_ins();
+    fakes.add(
+        "cargo",
+        "echo \"cargo $*\"\n[ \"$1\" = test ] && [ -x /command/s6-svc ] && echo \"/command/s6-svc: $(/command/s6-svc)\"\nexit 0",
+    );
+    let cargo = fakes.program("cargo");
+    let bin_dir = fakes.dir().join("static");
+    fs::create_dir(&bin_dir).expect("mkdir");
+    for name in ["hermes-heartbeat", "gatewayctl"] {
+        fs::write(bin_dir.join(name), "").expect("write");
+    }
+    let fixture = fakes.dir().join("s6-overlay");
+    let command = fixture.join("package/admin/s6-9.9.9.9/command");
+    fs::create_dir_all(&command).expect("mkdir");
+    for (name, says) in [("s6-svscan", "svscan"), ("s6-svc", "the fixture's")] {
+        hermes_e2e::s6::write_script(
+            &command.join(name),
+            &format!("#!/bin/sh\necho \"{says}\"\n"),
+        );
+    }
+    let make_test = |extra: &[String]| {
+        let mut args = vec![
+            "test".to_owned(),
+            format!("CARGO={}", cargo.display()),
+            format!("STATIC_DIR={}", bin_dir.display()),
+            format!("ARM64_DIR={}", bin_dir.display()),
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_with(&fakes, "make", &args)
+    };
+    let suites = "cargo test -p hermes-e2e --locked --no-fail-fast --test gatewayctl_* --test run_* --test s6_template";
+
+    let out = make_test(&[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines = out.stdout_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("make test: HERMES_TEST_S6_OVERLAY is not set: skipped")),
+        "{out:?}"
+    );
+    assert!(!lines.contains(&suites), "{out:?}");
+
+    let out = make_test(&[format!("HERMES_TEST_S6_OVERLAY={}", fixture.display())]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines = out.stdout_lines();
+    let at = lines
+        .iter()
+        .position(|l| *l == suites)
+        .unwrap_or_else(|| panic!("no second pass: {out:?}"));
+    assert_eq!(
+        lines.get(at + 1).copied(),
+        Some("/command/s6-svc: the fixture's"),
+        "{out:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("not set: skipped")),
+        "{out:?}"
+    );
+    // The layout was the run's own: the host's /command holds no fixture.
+    let host = fs::read_to_string("/command/s6-svc").unwrap_or_default();
+    assert!(!host.contains("the fixture's"), "{host}");
+}
+
 // --- .ci/run --------------------------------------------------------------------
 
 /// Stand-ins for `.ci/run`: rustup (clippy and rustfmt installed), cargo,
@@ -144,8 +215,8 @@ fn ci_stand_ins(cargo_fmt_rc: i32, make_rc: i32) -> StandIns {
     fakes.add(
         "make",
         &format!(
-            "echo \"  HERMES_REQUIRE_PODMAN=$HERMES_REQUIRE_PODMAN\" >> '{}'\nexit {make_rc}",
-            log.display()
+            "echo \"  HERMES_REQUIRE_PODMAN=$HERMES_REQUIRE_PODMAN\" >> '{log}'\necho \"  HERMES_TEST_S6_OVERLAY=$HERMES_TEST_S6_OVERLAY\" >> '{log}'\nexit {make_rc}",
+            log = log.display()
         ),
     );
     fakes
@@ -168,6 +239,23 @@ fn ci_run_checks_format_and_lints_then_runs_make_test_requiring_podman() {
             "no {wanted:?} in {logged:?}"
         );
     }
+    // The s6 2.15 pass is pointed at the fixture beside the checkout, where
+    // there is one (CI's machines have it).
+    let fixture = repo().join("../shared/s6-overlay");
+    let expected = if fixture.join("package/admin").is_dir() {
+        format!(
+            "  HERMES_TEST_S6_OVERLAY={}",
+            repo()
+                .join("..")
+                .canonicalize()
+                .expect("parent")
+                .join("shared/s6-overlay")
+                .display()
+        )
+    } else {
+        "  HERMES_TEST_S6_OVERLAY=".to_owned()
+    };
+    assert!(logged.contains(&expected), "no {expected:?} in {logged:?}");
 }
 
 #[test]
