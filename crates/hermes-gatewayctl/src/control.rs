@@ -249,7 +249,7 @@ fn batched(s6: &S6, home: &HermesHome, profiles: &[Name], action: Action) -> Vec
     let mut commands = commands.into_iter();
     let mut acted = Vec::with_capacity(profiles.len());
     let chunk = parallel::descriptors_free()
-        .saturating_sub(FDS_PER_RUN)
+        .saturating_sub(FDS_PER_RUN + FDS_FOR_FILE_WORK)
         .max(1);
     for profiles in profiles.chunks(chunk) {
         let commands: Vec<_> = commands.by_ref().take(profiles.len()).collect();
@@ -260,6 +260,9 @@ fn batched(s6: &S6, home: &HermesHome, profiles: &[Name], action: Action) -> Vec
 
 /// Descriptors one `s6-svc` run takes (its pipes, a pidfd, /dev/null).
 const FDS_PER_RUN: usize = 8;
+/// Descriptors the workers writing markers and states hold at once, beside
+/// the chunk's locks (a few each).
+const FDS_FOR_FILE_WORK: usize = 64;
 
 /// [`batched`] for `profiles`, whose commands are `commands`.
 fn batched_chunk(
@@ -270,10 +273,13 @@ fn batched_chunk(
     action: Action,
 ) -> Vec<Acted> {
     const ALL: [&[&str]; 3] = [&["-d"], &["-u"], &["-r", "-u"]];
-    // Each gateway's home, held lock and marker, before anything is sent.
-    let prepared: Vec<_> = profiles
-        .iter()
-        .map(|p| {
+    // Each gateway's home, held lock and marker, before anything is sent;
+    // the file work spread over workers, as the unbatched path has it.
+    let prepared: Vec<_> = parallel::map(
+        profiles,
+        parallel::Workers::Busy,
+        |_| false,
+        |p| {
             let profile_home = home.of(p);
             let lock = state::lock_profile(&profile_home, S6::control_bound(None));
             let marker = match action {
@@ -281,8 +287,8 @@ fn batched_chunk(
                 Action::Start | Action::Restart => None,
             };
             (profile_home, lock, marker)
-        })
-        .collect();
+        },
+    );
     let mut sent: Vec<Option<Result<(), Error>>> = profiles.iter().map(|_| None).collect();
     for command in ALL {
         let chosen: Vec<usize> = commands
@@ -302,28 +308,45 @@ fn batched_chunk(
             sent[i] = Some(result);
         }
     }
-    commands
+    let rows: Vec<_> = commands
         .into_iter()
         .zip(sent)
         .zip(prepared)
-        .map(|((command, sent), (profile_home, _lock, marker))| {
+        .map(|((command, sent), prepared)| {
             let result = match (command, sent) {
                 (Err(e), _) => Err(e),
                 (Ok(_), Some(result)) => result,
                 (Ok(_), None) => Ok(()),
             };
-            match result {
-                Ok(()) => Acted {
-                    sent: true,
-                    warning: state::record(&profile_home, desired(action)),
-                    result: Ok(()),
-                },
-                Err(e) => {
-                    if let Some(marker) = marker {
-                        marker.withdraw();
-                    }
-                    Acted::failed(e)
+            (result, prepared)
+        })
+        .collect();
+    // Each desired state recorded while its lock is still held.
+    let warnings = parallel::map(
+        &rows,
+        parallel::Workers::Busy,
+        |_| false,
+        |row| {
+            let (result, (profile_home, _lock, _marker)) = row;
+            result
+                .as_ref()
+                .ok()
+                .and_then(|()| state::record(profile_home, desired(action)))
+        },
+    );
+    rows.into_iter()
+        .zip(warnings)
+        .map(|((result, (_home, _lock, marker)), warning)| match result {
+            Ok(()) => Acted {
+                sent: true,
+                warning,
+                result: Ok(()),
+            },
+            Err(e) => {
+                if let Some(marker) = marker {
+                    marker.withdraw();
                 }
+                Acted::failed(e)
             }
         })
         .collect()
