@@ -19,20 +19,20 @@ use crate::table::{self, Table};
 use crate::timing::{PidFd, Timed, run_timed};
 
 const SIZES: [usize; 3] = [3, 30, 100];
-const WARMUP: usize = 1;
-const RUNS: usize = 5;
+pub(crate) const WARMUP: usize = 1;
+pub(crate) const RUNS: usize = 5;
 const WAIT_RUNS: usize = 3;
 const SLOW_GATEWAYS: usize = 10;
 const CLI_LIMIT: Duration = Duration::from_secs(60);
 /// How long gateways may take to come up or go down around a measured run.
-const SETTLE: Duration = Duration::from_secs(10);
+pub(crate) const SETTLE: Duration = Duration::from_secs(10);
 const GATEWAYCTL: &str = "/usr/bin/gatewayctl";
 
-type Python<'a> = &'a Result<PythonCli, String>;
+pub(crate) type Python<'a> = &'a Result<PythonCli, String>;
 
 /// A measured command over several runs.
 #[derive(Default)]
-struct Sample {
+pub(crate) struct Sample {
     times: Vec<Duration>,
     rss: Vec<u64>,
     /// Why it has no figure (the first failed run).
@@ -42,11 +42,19 @@ struct Sample {
 }
 
 impl Sample {
-    fn median(&self) -> Option<Duration> {
+    /// A sample with no figure, for `why`.
+    pub(crate) fn failed(why: String) -> Sample {
+        Sample {
+            err: Some(why),
+            ..Sample::default()
+        }
+    }
+
+    pub(crate) fn median(&self) -> Option<Duration> {
         table::median(&self.times)
     }
 
-    fn time_cell(&self) -> String {
+    pub(crate) fn time_cell(&self) -> String {
         match (&self.err, self.median()) {
             (Some(e), _) => e.clone(),
             (None, Some(m)) => table::time(m),
@@ -54,7 +62,7 @@ impl Sample {
         }
     }
 
-    fn rss_cell(&self) -> String {
+    pub(crate) fn rss_cell(&self) -> String {
         match (&self.err, table::median_u64(&self.rss)) {
             (Some(_), _) | (_, None) => "—".to_owned(),
             (None, Some(k)) => table::kib(k),
@@ -63,7 +71,7 @@ impl Sample {
 }
 
 /// Runs `once` for the warm-up and measured runs; stops at the first failure.
-fn measure(runs: usize, mut once: impl FnMut(usize) -> Result<Timed, String>) -> Sample {
+pub(crate) fn measure(runs: usize, mut once: impl FnMut(usize) -> Result<Timed, String>) -> Sample {
     let mut s = Sample::default();
     for i in 0..WARMUP + runs {
         match once(i) {
@@ -82,28 +90,28 @@ fn measure(runs: usize, mut once: impl FnMut(usize) -> Result<Timed, String>) ->
 }
 
 /// The same environment for both CLIs: an ordinary PATH, the Hermes home.
-fn cli_env(cmd: &mut Command, hermes_home: &str) {
+pub(crate) fn cli_env(cmd: &mut Command, hermes_home: &str) {
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HERMES_HOME", hermes_home)
         .env("HOME", "/tmp");
 }
 
-fn ours(args: &[&str]) -> Command {
+pub(crate) fn ours(args: &[&str]) -> Command {
     let mut cmd = Command::new(GATEWAYCTL);
     cmd.args(args);
     cli_env(&mut cmd, "/opt/data");
     cmd
 }
 
-fn python(cli: &PythonCli, args: &[&str], hermes_home: &str) -> Command {
+pub(crate) fn python(cli: &PythonCli, args: &[&str], hermes_home: &str) -> Command {
     let mut cmd = Command::new(cli.hermes());
     cmd.args(args);
     cli_env(&mut cmd, hermes_home);
     cmd
 }
 
-fn run_in(sb: &Sandbox, cmd: &mut Command) -> Result<Timed, String> {
+pub(crate) fn run_in(sb: &Sandbox, cmd: &mut Command) -> Result<Timed, String> {
     let run =
         run_timed(cmd, CLI_LIMIT, &|c| sb.spawn(c)).map_err(|e| format!("cannot run: {e}"))?;
     match run.failure() {
@@ -114,7 +122,7 @@ fn run_in(sb: &Sandbox, cmd: &mut Command) -> Result<Timed, String> {
 
 /// One `stop --all`: every gateway up first, then the stop, then a check
 /// that every gateway really went down.
-fn stop_all_once(sb: &Sandbox, mut cmd: Command) -> Result<Timed, String> {
+pub(crate) fn stop_all_once(sb: &Sandbox, mut cmd: Command) -> Result<Timed, String> {
     sb.control_all("u")?;
     sb.wait_all('u', SETTLE)?;
     let run = run_in(sb, &mut cmd)?;
@@ -125,7 +133,7 @@ fn stop_all_once(sb: &Sandbox, mut cmd: Command) -> Result<Timed, String> {
 
 /// The floor under any `stop --all` built on s6-svc: one bare `s6-svc -d`
 /// per gateway, all at once, from a loop in the sandbox's static busybox sh.
-fn bare_svc_down() -> Command {
+pub(crate) fn bare_svc_down() -> Command {
     let mut cmd = Command::new("/usr/bin/busybox");
     cmd.args([
         "sh",
@@ -139,7 +147,7 @@ fn bare_svc_down() -> Command {
 /// Checks that a stop left a planned-stop marker in every profile home (the
 /// heartbeats that stand in for the gateways never consume it), and removes
 /// them for the next run.
-fn take_markers(sb: &Sandbox) -> Result<(), String> {
+pub(crate) fn take_markers(sb: &Sandbox) -> Result<(), String> {
     for p in sb.gateways() {
         let marker = sb.host_path(&format!(
             "{}/.gateway-planned-stop.json",
@@ -151,7 +159,7 @@ fn take_markers(sb: &Sandbox) -> Result<(), String> {
     Ok(())
 }
 
-fn names(n: usize) -> Vec<(String, Gateway)> {
+pub(crate) fn names(n: usize) -> Vec<(String, Gateway)> {
     (1..=n)
         .map(|i| (format!("g{i:03}"), Gateway::Hermes))
         .collect()
@@ -326,7 +334,7 @@ fn scaling(py: Python<'_>) -> String {
     out
 }
 
-fn unavailable() -> Sample {
+pub(crate) fn unavailable() -> Sample {
     Sample {
         err: Some("not run (no Python CLI, see above)".to_owned()),
         ..Sample::default()

@@ -10,6 +10,7 @@ mod heartbeat;
 mod process_tree;
 mod python_cli;
 mod reconcile;
+mod s6_builds;
 mod sandbox;
 mod table;
 mod timing;
@@ -20,7 +21,7 @@ use std::time::Instant;
 fn main() {
     cleanup::install();
     let started = Instant::now();
-    // `bench heartbeat gatewayctl reconcile container` (default: all) picks sections.
+    // `bench heartbeat gatewayctl s6 reconcile container` (default: all) picks sections.
     let picked: Vec<String> = std::env::args().skip(1).collect();
     let wants = |s: &str| picked.is_empty() || picked.iter().any(|p| p == s);
     println!("{}", header());
@@ -29,11 +30,16 @@ fn main() {
         println!("{}", heartbeat::section());
         cleanup::kill_descendants();
     }
-    if wants("gatewayctl") || wants("reconcile") {
+    if wants("gatewayctl") || wants("s6") || wants("reconcile") {
         let python = python_cli::install();
         if wants("gatewayctl") {
             println!("## gatewayctl side by side with the Python CLI\n");
             println!("{}", gatewayctl::section(&python));
+            cleanup::kill_descendants();
+        }
+        if wants("s6") {
+            println!("## stop --all and restart --all under each s6\n");
+            println!("{}", s6_builds::section(&python));
             cleanup::kill_descendants();
         }
         if wants("reconcile") {

@@ -41,8 +41,88 @@ pub enum Gateway {
     Hermes,
 }
 
+/// Which s6 the box runs.
+#[derive(Clone, Debug)]
+pub enum S6Build {
+    /// Debian's (the host's `/usr/bin/s6-*`), dynamically linked.
+    Debian,
+    /// s6-overlay's: the `package/admin/s6-<version>/command/` of this
+    /// directory, laid out as in an s6-overlay image (`/package/admin/s6`,
+    /// `/command` links), static.
+    Overlay(PathBuf),
+}
+
+impl S6Build {
+    /// Debian's, then s6-overlay's where `HERMES_TEST_S6_OVERLAY` names its
+    /// directory; the error says why the second is missing.
+    pub fn available() -> (Vec<S6Build>, Option<String>) {
+        let mut builds = vec![S6Build::Debian];
+        match std::env::var_os("HERMES_TEST_S6_OVERLAY").filter(|d| !d.is_empty()) {
+            None => {
+                return (
+                    builds,
+                    Some(
+                        "HERMES_TEST_S6_OVERLAY is not set: s6-overlay's s6 2.15 not measured"
+                            .to_owned(),
+                    ),
+                );
+            }
+            Some(dir) => builds.push(S6Build::Overlay(PathBuf::from(dir))),
+        }
+        (builds, None)
+    }
+
+    /// `s6 2.11.3.2 (Debian, dynamic)` and the like.
+    pub fn label(&self) -> String {
+        match self {
+            S6Build::Debian => {
+                let version = Command::new("dpkg-query")
+                    .args(["-W", "-f", "${Version}", "s6"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    .unwrap_or_default();
+                format!("s6 {version} (Debian, dynamic)")
+            }
+            S6Build::Overlay(dir) => match overlay_package(dir) {
+                Ok(package) => format!(
+                    "{} (s6-overlay, static)",
+                    package
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .replacen('-', " ", 1)
+                ),
+                Err(e) => format!("s6-overlay's s6 ({e})"),
+            },
+        }
+    }
+
+    /// True when its s6-svc takes several service directories at once.
+    pub fn takes_many(&self) -> bool {
+        matches!(self, S6Build::Overlay(_))
+    }
+}
+
+/// `DIR/package/admin/s6-<version>`, the s6 package of an s6-overlay
+/// fixture.
+fn overlay_package(dir: &Path) -> io::Result<PathBuf> {
+    fs::read_dir(dir.join("package/admin"))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(b"s6-") && !p.is_symlink())
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no package/admin/s6-<version>"))
+}
+
 /// While this exists in the box, [`Gateway::Hermes`] writes no `gateway.pid`.
 const NO_PID_FILES: &str = "/opt/data/.bench-no-pid-files";
+
+/// The service directory of `profile` inside the box.
+pub fn box_service_dir(profile: &str) -> String {
+    format!("/run/service/gateway-{profile}")
+}
 
 /// The home of `profile` inside the box: the Hermes root for `default`.
 pub fn profile_home(profile: &str) -> String {
@@ -106,6 +186,15 @@ impl Sandbox {
     /// in at its own path, when given), boots it and waits until every
     /// gateway is up.
     pub fn start(gateways: &[(String, Gateway)], venv: Option<&Path>) -> Result<Sandbox, String> {
+        Sandbox::start_with(gateways, venv, &S6Build::Debian)
+    }
+
+    /// [`Sandbox::start`] with the given s6.
+    pub fn start_with(
+        gateways: &[(String, Gateway)],
+        venv: Option<&Path>,
+        s6: &S6Build,
+    ) -> Result<Sandbox, String> {
         let dir = tempfile::Builder::new()
             .prefix("hermes-bench-box-")
             .tempdir()
@@ -113,7 +202,7 @@ impl Sandbox {
         cleanup::register_temp_dir(dir.path());
         let root = dir.path().join("root");
         let python =
-            build_root(&root, gateways, venv).map_err(|e| format!("building the root: {e}"))?;
+            build_root(&root, gateways, venv, s6).map_err(|e| format!("building the root: {e}"))?;
 
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -175,7 +264,7 @@ impl Sandbox {
     }
 
     fn service_dir(&self, profile: &str) -> PathBuf {
-        self.host_path(&format!("/run/service/gateway-{profile}"))
+        self.host_path(&box_service_dir(profile))
     }
 
     /// Spawns `cmd` inside the box: in its PID namespace (the bench enters
@@ -256,23 +345,25 @@ impl Sandbox {
     /// Waits until every gateway is up (`'u'`) or really down (`'D'`),
     /// with the host's `s6-svwait`.
     pub fn wait_all(&self, state: char, limit: Duration) -> Result<(), String> {
-        let dirs: Vec<PathBuf> = self.gateways.iter().map(|p| self.service_dir(p)).collect();
+        let dirs: Vec<String> = self.gateways.iter().map(|p| box_service_dir(p)).collect();
         self.wait_dirs(&dirs, state, limit)
     }
 
     pub fn wait_one(&self, profile: &str, state: char, limit: Duration) -> Result<(), String> {
-        self.wait_dirs(&[self.service_dir(profile)], state, limit)
+        self.wait_dirs(&[box_service_dir(profile)], state, limit)
     }
 
-    fn wait_dirs(&self, dirs: &[PathBuf], state: char, limit: Duration) -> Result<(), String> {
-        let mut cmd = Command::new("s6-svwait");
+    /// With the box's own `s6-svwait`: a supervisor's status file is read by
+    /// the s6 that wrote it.
+    fn wait_dirs(&self, dirs: &[String], state: char, limit: Duration) -> Result<(), String> {
+        let mut cmd = Command::new("/command/s6-svwait");
         cmd.arg(format!("-{state}"))
             .arg("-a")
             .arg("-t")
             .arg(limit.as_millis().to_string())
             .args(dirs);
         let run =
-            crate::timing::run_timed(&mut cmd, limit + Duration::from_secs(5), &|c| c.spawn())
+            crate::timing::run_timed(&mut cmd, limit + Duration::from_secs(5), &|c| self.spawn(c))
                 .map_err(|e| format!("s6-svwait: {e}"))?;
         match run.failure() {
             None => Ok(()),
@@ -284,12 +375,23 @@ impl Sandbox {
         }
     }
 
-    /// What the host's `s6-svstat` says about one gateway.
+    /// What the box's `s6-svstat` says about one gateway (`-o FIELDS` when
+    /// `fields` is not empty).
     pub fn svstat(&self, profile: &str) -> String {
-        Command::new("s6-svstat")
-            .arg(self.service_dir(profile))
+        self.svstat_fields(profile, "")
+    }
+
+    pub fn svstat_fields(&self, profile: &str, fields: &str) -> String {
+        let mut cmd = Command::new("/command/s6-svstat");
+        if !fields.is_empty() {
+            cmd.args(["-o", fields]);
+        }
+        cmd.arg(box_service_dir(profile))
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        self.spawn(&mut cmd)
+            .and_then(Child::wait_with_output)
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default()
     }
@@ -331,6 +433,7 @@ fn build_root(
     root: &Path,
     gateways: &[(String, Gateway)],
     venv: Option<&Path>,
+    s6: &S6Build,
 ) -> io::Result<PathBuf> {
     for d in [
         "usr/bin",
@@ -356,17 +459,7 @@ fn build_root(
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
 
     let bin = root.join("usr/bin");
-    for entry in fs::read_dir("/usr/bin")? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.as_bytes().starts_with(b"s6-") {
-            fs::copy(entry.path(), bin.join(&name))?;
-            symlink(
-                Path::new("/usr/bin").join(&name),
-                root.join("command").join(&name),
-            )?;
-        }
-    }
+    lay_out_s6(root, s6)?;
     fs::copy("/bin/busybox", bin.join("busybox"))?;
     fs::copy(bins::heartbeat(), bin.join("hermes-heartbeat"))?;
     fs::copy(bins::gatewayctl(), bin.join("gatewayctl"))?;
@@ -400,4 +493,45 @@ fn build_root(
     symlink(name, bin.join("python3"))?;
     fs::create_dir_all(root.join(venv.strip_prefix("/").unwrap_or(venv)))?;
     Ok(python)
+}
+
+/// Puts the s6 programs in the box: Debian's in /usr/bin with /command
+/// links to them; s6-overlay's under /package/admin/s6-<version>/command
+/// (slashpackage: its programs run each other by those absolute paths),
+/// with /package/admin/s6, /command and /usr/bin links, as in its images.
+fn lay_out_s6(root: &Path, s6: &S6Build) -> io::Result<()> {
+    let bin = root.join("usr/bin");
+    let command = root.join("command");
+    let s6_programs = |dir: &Path| -> io::Result<Vec<(PathBuf, std::ffi::OsString)>> {
+        Ok(fs::read_dir(dir)?
+            .flatten()
+            .filter(|e| e.file_name().as_bytes().starts_with(b"s6-"))
+            .map(|e| (e.path(), e.file_name()))
+            .collect())
+    };
+    match s6 {
+        S6Build::Debian => {
+            for (path, name) in s6_programs(Path::new("/usr/bin"))? {
+                fs::copy(path, bin.join(&name))?;
+                symlink(Path::new("/usr/bin").join(&name), command.join(&name))?;
+            }
+        }
+        S6Build::Overlay(dir) => {
+            let package = overlay_package(dir)?;
+            let version = package.file_name().unwrap_or_default();
+            let admin = root.join("package/admin");
+            let programs = admin.join(version).join("command");
+            fs::create_dir_all(&programs)?;
+            symlink(version, admin.join("s6"))?;
+            for (path, name) in s6_programs(&package.join("command"))? {
+                fs::copy(path, programs.join(&name))?;
+                symlink(
+                    Path::new("/package/admin/s6/command").join(&name),
+                    command.join(&name),
+                )?;
+                symlink(Path::new("/command").join(&name), bin.join(&name))?;
+            }
+        }
+    }
+    Ok(())
 }
