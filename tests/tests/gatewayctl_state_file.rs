@@ -336,3 +336,38 @@ fn writers_killed_mid_write_leave_no_temp_files_once_a_later_write_has_run() {
     assert_eq!(state["desired_state"], "stopped");
     assert_eq!(state["padding"].as_str().map(str::len), Some(padding.len()));
 }
+
+#[test]
+fn run_as_root_the_files_it_writes_in_a_users_home_stay_the_users() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+    let s6 = ScanDir::with(&[
+        Gateway::new("coder").hermes(),
+        Gateway::new("fresh").hermes(),
+    ]);
+    // Both homes belong to uid 1000, as in the Hermes image; coder's state
+    // file is that user's, mode 0640; fresh has none yet.
+    for p in ["coder", "fresh"] {
+        chown(s6.profile_home(p), Some(1000), Some(1000)).expect("chown the home");
+    }
+    let state = s6.state_file("coder");
+    fs::write(&state, r#"{"gateway_state": "running"}"#).expect("write");
+    chown(&state, Some(1000), Some(1000)).expect("chown");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o640)).expect("chmod");
+    fs::remove_file(s6.state_file("fresh")).ok();
+
+    let out = s6.ctl(&["stop", "--all"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let meta = fs::metadata(&state).expect("the state file");
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (1000, 1000, 0o640),
+        "the replaced state file"
+    );
+    assert_eq!(s6.desired_state("coder").as_deref(), Some("stopped"));
+    let meta = fs::metadata(s6.state_file("fresh")).expect("a new state file");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (1000, 1000),
+        "a new state file goes to the home's owner"
+    );
+}

@@ -40,12 +40,34 @@ pub struct Snapshot {
     /// Device and inode: the file's identity.
     id: (u64, u64),
     mode: u32,
+    owner: Owner,
+}
+
+/// A file's owner and group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    pub fn of(meta: &fs::Metadata) -> Owner {
+        Owner {
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
 }
 
 impl Snapshot {
     /// The file's permission bits.
     pub fn mode(&self) -> u32 {
         self.mode
+    }
+
+    /// The file's owner and group.
+    pub fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// Whether `path` names this file, following links as the read did.
@@ -119,6 +141,7 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Contents> {
         file,
         id: (meta.dev(), meta.ino()),
         mode: meta.mode() & 0o7777,
+        owner: Owner::of(&meta),
     }))
 }
 

@@ -16,7 +16,7 @@ use rustix::io::Errno;
 use serde_json::Value;
 
 use super::temp::{self, Temp};
-use super::{Snapshot, hermes_temp};
+use super::{Owner, Snapshot, hermes_temp};
 
 /// Longest wait for a write of Hermes's in progress to land: Hermes
 /// writes a few hundred bytes (and an fsync).
@@ -42,10 +42,10 @@ pub enum Outcome {
 pub fn replace_json(path: &Path, value: &Value) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    let mode = fs::metadata(path)
+    let existing = fs::metadata(path)
         .ok()
-        .map(|m| m.permissions().mode() & 0o7777);
-    let temp = write_temp(path, &bytes, mode)?;
+        .map(|m| (m.permissions().mode() & 0o7777, Owner::of(&m)));
+    let temp = write_temp(path, &bytes, existing)?;
     let renamed = fs::rename(&temp.path, path);
     if renamed.is_err() {
         let _ = fs::remove_file(&temp.path);
@@ -75,7 +75,7 @@ pub fn replace_if_unchanged(
     was: Option<&Snapshot>,
     bytes: &[u8],
 ) -> io::Result<Outcome> {
-    let temp = write_temp(path, bytes, was.map(Snapshot::mode))?;
+    let temp = write_temp(path, bytes, was.map(|w| (w.mode(), w.owner())))?;
     let outcome = match was {
         Some(was) => swap_if_unchanged(path, &temp.path, was),
         None => create_if_missing(path, &temp.path),
@@ -164,25 +164,56 @@ fn unsupported(e: Errno) -> bool {
     matches!(e, Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
 }
 
-/// A temp file beside `path` holding `bytes`, with mode `mode` exactly
-/// (past the umask), or for a new file what the umask leaves of 0666.
-fn write_temp(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<Temp> {
+/// A temp file beside `path` holding `bytes`, with the mode and owner of
+/// the file it replaces (`existing`), the mode exactly (past the umask).
+/// A new file gets what the umask leaves of 0666 and the owner of the
+/// directory it goes in: run as root in a user's profile home, gatewayctl
+/// leaves the files there the user's, as Hermes wrote them.
+fn write_temp(path: &Path, bytes: &[u8], existing: Option<(u32, Owner)>) -> io::Result<Temp> {
+    let mode = existing.map(|(mode, _)| mode);
+    let owner = match existing {
+        Some((_, owner)) => Some(owner),
+        None => path
+            .parent()
+            .and_then(|dir| fs::metadata(dir).ok())
+            .map(|m| Owner::of(&m)),
+    };
     // The final mode from the start: never more readable than the file it
     // replaces while it is open to others.
     let temp = temp::create(path, mode.map_or(0o666, |m| m & 0o777))?;
     // No fsync: the rename already gives readers the old file or the new
     // one, and ext4/xfs flush a file renamed over another before the rename
     // commits; an fsync per gateway would double `stop --all`.
-    let written = (&temp.file).write_all(bytes).and_then(|()| match mode {
-        Some(mode) => temp.file.set_permissions(fs::Permissions::from_mode(mode)),
-        None => Ok(()),
-    });
+    let written = (&temp.file)
+        .write_all(bytes)
+        .and_then(|()| give_to(&temp.file, owner))
+        .and_then(|()| match mode {
+            // After the chown, which clears the set-id bits.
+            Some(mode) => temp.file.set_permissions(fs::Permissions::from_mode(mode)),
+            None => Ok(()),
+        });
     match written {
         Ok(()) => Ok(temp),
         Err(e) => {
             let _ = fs::remove_file(&temp.path);
             Err(e)
         }
+    }
+}
+
+/// Gives `file` to `owner` where it is not already its: only root can, so a
+/// refusal (an unprivileged caller) leaves it the caller's.
+fn give_to(file: &fs::File, owner: Option<Owner>) -> io::Result<()> {
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let meta = file.metadata()?;
+    if Owner::of(&meta) == owner {
+        return Ok(());
+    }
+    match std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
     }
 }
 
