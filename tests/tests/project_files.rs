@@ -337,6 +337,49 @@ fn ensure_packages_with_nothing_missing_runs_no_apt_get_even_as_non_root() {
 }
 
 #[test]
+fn ensure_packages_without_dpkg_or_apt_get_looks_for_the_programs_and_never_fails() {
+    // A machine that is not Debian: PATH holds only what the script needs
+    // besides dpkg and apt-get, and a stand-in s6-svscan (s6 installed).
+    let fakes = stand_ins();
+    fakes.add("s6-svscan", "exit 0");
+    let tools = fakes.dir().join("tools");
+    fs::create_dir(&tools).expect("mkdir");
+    for tool in ["flock", "grep", "id"] {
+        let real = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no {tool} on this machine"));
+        std::os::unix::fs::symlink(real, tools.join(tool)).expect("symlink");
+    }
+    let path = format!(
+        "{}:{}",
+        fakes.program("s6-svscan").parent().expect("bin").display(),
+        tools.display()
+    );
+    let ensure = |packages: &[&str]| {
+        run(
+            Command::new(repo().join("scripts/ensure-packages"))
+                .args(packages)
+                .env("PATH", &path)
+                .env_remove("HERMES_ENSURE_PACKAGES_LOCKED"),
+            LIMIT,
+        )
+    };
+    let out = ensure(&["s6"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    let out = ensure(&["s6", "podman"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            0,
+            "ensure-packages: no apt-get here; not found: podman (install them to run what needs them)\n"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn ensure_packages_missing_some_as_non_root_says_what_is_needed() {
     let fakes = apt_stand_ins(&["s6"], 1000);
     let out = run_with(&fakes, "scripts/ensure-packages", &["s6", "podman"]);
