@@ -668,3 +668,71 @@ fn build_image_script_builds_with_docker_only_where_docker_info_answers() {
     );
     engine.assert_left_nothing_in_tmp();
 }
+
+/// `make image LOAD=1`: the image also lands in the caller's own podman
+/// store (here the harness's, named by the caller's CONTAINERS_CONF and
+/// CONTAINERS_STORAGE_CONF), and the run command the script prints there
+/// starts it: the heartbeat as PID 1, stopped with 143. The load writes
+/// podman's blob cache under /var/lib/containers, so the script runs in a
+/// private mount namespace with a tmpfs there.
+#[test]
+fn build_image_with_load_puts_the_image_where_the_callers_podman_runs_it() {
+    let test = "build_image_with_load_puts_the_image_where_the_callers_podman_runs_it";
+    let Some(caller) = podman::podman_or_skip(test) else {
+        return;
+    };
+    let out = BuildImageOut {
+        dir: tempfile::Builder::new()
+            .prefix("hermes-build-image-")
+            .tempdir()
+            .expect("tempdir"),
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let image = "hermes-e2e-load";
+    let conf = caller.dir().join("containers.conf");
+    let storage = caller.dir().join("storage.conf");
+    let built = run(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount -t tmpfs tmpfs /var/lib/containers && exec \"$@\"")
+            .arg("sh")
+            .arg(repo().join("docker/build-image"))
+            .env("HERMES_BIN_DIR", bins::bin_dir())
+            .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
+            .env("BUILDER", "podman")
+            .env("IMAGE", image)
+            .env("OUT", out.dir.path())
+            .env("LOAD", "1")
+            .env("CONTAINERS_CONF", &conf)
+            .env("CONTAINERS_STORAGE_CONF", &storage),
+        Duration::from_secs(180),
+    );
+    assert_eq!(built.code, 0, "docker/build-image: {built:?}");
+    let lines = built.stdout_lines();
+    let loaded = lines
+        .iter()
+        .position(|l| l.starts_with("Loaded into your podman's store as "))
+        .unwrap_or_else(|| panic!("no load line: {built:?}"));
+    assert_eq!(
+        lines[loaded],
+        format!("Loaded into your podman's store as localhost/{image}:{version} (this machine's architecture):")
+    );
+    // The printed command, run as printed, with the caller's configuration.
+    let printed = lines
+        .get(loaded + 1)
+        .and_then(|l| l.trim().strip_prefix("podman "))
+        .unwrap_or_else(|| panic!("no run command: {built:?}"));
+    let args: Vec<&str> = printed.split_whitespace().collect();
+    assert_eq!(
+        (args.first(), args.last()),
+        (Some(&"run"), Some(&format!("{image}:{version}").as_str())),
+        "{printed}"
+    );
+    let started = caller.run(&args);
+    let id = started.stdout.trim().to_owned();
+    let stopped = caller.run(["stop", "-t", "10", id.as_str()]);
+    assert!(stopped.stdout.contains(&id), "podman stop: {}", stopped.stdout);
+    let code = caller.run(["inspect", "-f", "{{.State.ExitCode}}", id.as_str()]);
+    assert_eq!(code.stdout.trim(), "143", "the stop's exit code");
+    let _ = caller.run(["rm", "-f", id.as_str()]);
+}
