@@ -14,7 +14,7 @@ use std::time::Duration;
 use hermes_e2e::podman::{self, Container, Podman};
 use hermes_e2e::run::{Output, run};
 use hermes_e2e::stand_ins::StandIns;
-use hermes_e2e::{bins, proc, tree};
+use hermes_e2e::{bins, proc, s6, tree};
 
 /// `podman stop -t 10`: the grace after which podman would SIGKILL.
 const GRACE_SECS: u32 = 10;
@@ -344,6 +344,27 @@ struct BuildImageOut {
 }
 
 impl BuildImageOut {
+    fn new() -> BuildImageOut {
+        BuildImageOut {
+            dir: tempfile::Builder::new()
+                .prefix("hermes-build-image-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    /// The script, told to build `image` into this OUT with the static
+    /// heartbeats of both architectures, with podman.
+    fn script(&self, image: &str) -> Command {
+        let mut cmd = Command::new(repo().join("docker/build-image"));
+        cmd.env("HERMES_BIN_DIR", bins::bin_dir())
+            .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
+            .env("BUILDER", "podman")
+            .env("IMAGE", image)
+            .env("OUT", self.dir.path());
+        cmd
+    }
+
     fn podman(&self) -> Command {
         let state = self.dir.path().join("podman");
         let mut cmd = Command::new("podman");
@@ -377,26 +398,13 @@ fn build_image_script_makes_the_tagged_image_and_a_loadable_archive() {
     let Some(elsewhere) = podman::podman_or_skip(test) else {
         return;
     };
-    let out = BuildImageOut {
-        dir: tempfile::Builder::new()
-            .prefix("hermes-build-image-")
-            .tempdir()
-            .expect("tempdir"),
-    };
+    let out = BuildImageOut::new();
     let version = env!("CARGO_PKG_VERSION");
     let image = "hermes-e2e-build-image";
     // podman names a local image without a registry `localhost/<name>`.
     let local = format!("localhost/{image}");
     let system_before = system_state();
-    let built = run(
-        Command::new(repo().join("docker/build-image"))
-            .env("HERMES_BIN_DIR", bins::bin_dir())
-            .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
-            .env("BUILDER", "podman")
-            .env("IMAGE", image)
-            .env("OUT", out.dir.path()),
-        Duration::from_secs(180),
-    );
+    let built = run(&mut out.script(image), Duration::from_secs(180));
     assert_eq!(built.code, 0, "docker/build-image: {built:?}");
     assert!(
         built.stdout.contains(&format!(
@@ -681,30 +689,33 @@ fn build_image_with_load_puts_the_image_where_the_callers_podman_runs_it() {
     let Some(caller) = podman::podman_or_skip(test) else {
         return;
     };
-    let out = BuildImageOut {
-        dir: tempfile::Builder::new()
-            .prefix("hermes-build-image-")
-            .tempdir()
-            .expect("tempdir"),
-    };
+    let out = BuildImageOut::new();
     let version = env!("CARGO_PKG_VERSION");
     let image = "hermes-e2e-load";
     let conf = caller.dir().join("containers.conf");
     let storage = caller.dir().join("storage.conf");
+    let mut script = out.script(image);
+    // The wrapper starts from an empty environment: what the script needs.
+    script
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LOAD", "1")
+        .env("CONTAINERS_CONF", &conf)
+        .env("CONTAINERS_STORAGE_CONF", &storage);
     let built = run(
-        Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg("mount -t tmpfs tmpfs /var/lib/containers && exec \"$@\"")
-            .arg("sh")
-            .arg(repo().join("docker/build-image"))
-            .env("HERMES_BIN_DIR", bins::bin_dir())
-            .env("HERMES_BIN_DIR_AARCH64", hermes_e2e::arm64::bin_dir())
-            .env("BUILDER", "podman")
-            .env("IMAGE", image)
-            .env("OUT", out.dir.path())
-            .env("LOAD", "1")
-            .env("CONTAINERS_CONF", &conf)
-            .env("CONTAINERS_STORAGE_CONF", &storage),
+        &mut s6::wrapped(
+            &[
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs /var/lib/containers && exec \"$@\"",
+                "sh",
+            ],
+            &script,
+        ),
         Duration::from_secs(180),
     );
     assert_eq!(built.code, 0, "docker/build-image: {built:?}");
@@ -715,7 +726,9 @@ fn build_image_with_load_puts_the_image_where_the_callers_podman_runs_it() {
         .unwrap_or_else(|| panic!("no load line: {built:?}"));
     assert_eq!(
         lines[loaded],
-        format!("Loaded into your podman's store as localhost/{image}:{version} (this machine's architecture):")
+        format!(
+            "Loaded into your podman's store as localhost/{image}:{version} (this machine's architecture):"
+        )
     );
     // The printed command, run as printed, with the caller's configuration.
     let printed = lines
@@ -731,7 +744,11 @@ fn build_image_with_load_puts_the_image_where_the_callers_podman_runs_it() {
     let started = caller.run(&args);
     let id = started.stdout.trim().to_owned();
     let stopped = caller.run(["stop", "-t", "10", id.as_str()]);
-    assert!(stopped.stdout.contains(&id), "podman stop: {}", stopped.stdout);
+    assert!(
+        stopped.stdout.contains(&id),
+        "podman stop: {}",
+        stopped.stdout
+    );
     let code = caller.run(["inspect", "-f", "{{.State.ExitCode}}", id.as_str()]);
     assert_eq!(code.stdout.trim(), "143", "the stop's exit code");
     let _ = caller.run(["rm", "-f", id.as_str()]);
