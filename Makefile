@@ -26,8 +26,8 @@ BUILT_DIR = $(if $(filter $(MUSL),$(TARGET)),$(STATIC_DIR),$(if $(filter $(ARM64
 # suites that check it, so both always agree on the path.
 export HERMES_HEARTBEAT_PATH := $(HEARTBEAT_PATH)
 
-.PHONY: all build static static-aarch64 dist test demo bench image rootfs install lint \
-        clean deps-target deps-s6 deps-containers deps-trace deps-arm64 deps-bench
+.PHONY: all build static static-aarch64 dist test demo bench image rootfs install uninstall lint \
+        clean deps-target deps-s6 deps-containers deps-trace deps-arm64 deps-bench deps-man
 
 all: static
 
@@ -58,7 +58,7 @@ dist: static static-aarch64
 # directory holding it (package/admin/s6-<version>/command/).
 S6_SUITES := --test 'gatewayctl_*' --test 'run_*' --test s6_template
 
-test: deps-s6 deps-containers deps-trace deps-arm64 static static-aarch64
+test: deps-s6 deps-containers deps-trace deps-arm64 deps-man static static-aarch64
 	$(CARGO) test --workspace --locked --no-fail-fast
 ifneq ($(strip $(HERMES_TEST_S6_OVERLAY)),)
 	scripts/with-s6-overlay "$(HERMES_TEST_S6_OVERLAY)" $(CARGO) test -p hermes-e2e --locked --no-fail-fast $(S6_SUITES)
@@ -78,9 +78,41 @@ image: deps-containers static static-aarch64
 rootfs: static
 	@docker/build-rootfs
 
+# The s6 service directories and the cont-init step of docker/s6, installed
+# with their fallback paths pointing at $(PREFIX)/bin.
+S6_SHARE := $(PREFIX)/share/hermes-gatewayctl/s6
+S6_DIRS  := gateway-template heartbeat
+S6_FILES := gateway-template/run gateway-template/finish gateway-template/type \
+            heartbeat/run heartbeat/type heartbeat/notification-fd 02-reconcile-profiles
+
+# Both programs, their man pages, gatewayctl's shell completions and the s6
+# files above; `uninstall` removes exactly these.
 install: static
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(STATIC_DIR)/hermes-heartbeat $(STATIC_DIR)/gatewayctl $(DESTDIR)$(PREFIX)/bin/
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1" \
+	  "$(DESTDIR)$(PREFIX)/share/man/man8" "$(DESTDIR)$(PREFIX)/share/bash-completion/completions" \
+	  "$(DESTDIR)$(PREFIX)/share/zsh/site-functions" "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d"
+	install -m 0755 "$(STATIC_DIR)/hermes-heartbeat" "$(STATIC_DIR)/gatewayctl" "$(DESTDIR)$(PREFIX)/bin/"
+	install -m 0644 "$(CURDIR)/man/gatewayctl.1" "$(DESTDIR)$(PREFIX)/share/man/man1/gatewayctl.1"
+	install -m 0644 "$(CURDIR)/man/hermes-heartbeat.8" "$(DESTDIR)$(PREFIX)/share/man/man8/hermes-heartbeat.8"
+	install -m 0644 "$(CURDIR)/completions/gatewayctl.bash" "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/gatewayctl"
+	install -m 0644 "$(CURDIR)/completions/_gatewayctl" "$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_gatewayctl"
+	install -m 0644 "$(CURDIR)/completions/gatewayctl.fish" "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/gatewayctl.fish"
+	install -d $(foreach d,$(S6_DIRS),"$(DESTDIR)$(S6_SHARE)/$(d)")
+	for f in $(S6_FILES); do \
+	  mode=0644; [ -x "$(CURDIR)/docker/s6/$$f" ] && mode=0755; \
+	  sed 's|/usr/local/bin|$(PREFIX)/bin|g' "$(CURDIR)/docker/s6/$$f" > "$(DESTDIR)$(S6_SHARE)/$$f" && \
+	  chmod $$mode "$(DESTDIR)$(S6_SHARE)/$$f" || exit 1; \
+	done
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/hermes-heartbeat" "$(DESTDIR)$(PREFIX)/bin/gatewayctl" \
+	  "$(DESTDIR)$(PREFIX)/share/man/man1/gatewayctl.1" "$(DESTDIR)$(PREFIX)/share/man/man8/hermes-heartbeat.8" \
+	  "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/gatewayctl" \
+	  "$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_gatewayctl" \
+	  "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/gatewayctl.fish" \
+	  $(foreach f,$(S6_FILES),"$(DESTDIR)$(S6_SHARE)/$(f)")
+	@rmdir $(foreach d,$(S6_DIRS),"$(DESTDIR)$(S6_SHARE)/$(d)") "$(DESTDIR)$(S6_SHARE)" \
+	  "$(DESTDIR)$(PREFIX)/share/hermes-gatewayctl" 2>/dev/null || true
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -112,3 +144,7 @@ deps-arm64:
 
 deps-bench:
 	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv
+
+# mandoc lints the man pages (the install_files suite).
+deps-man:
+	@scripts/ensure-packages mandoc
