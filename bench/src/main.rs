@@ -7,6 +7,7 @@ mod container;
 mod elf;
 mod gatewayctl;
 mod heartbeat;
+mod pod;
 mod process_tree;
 mod python_cli;
 mod reconcile;
@@ -21,7 +22,7 @@ use std::time::Instant;
 fn main() {
     cleanup::install();
     let started = Instant::now();
-    // `bench heartbeat gatewayctl s6 reconcile container` (default: all) picks sections.
+    // `bench heartbeat gatewayctl s6 reconcile container pod` (default: all) picks sections.
     let picked: Vec<String> = std::env::args().skip(1).collect();
     let wants = |s: &str| picked.is_empty() || picked.iter().any(|p| p == s);
     println!("{}", header());
@@ -52,6 +53,11 @@ fn main() {
     if wants("container") {
         println!("## The container stop\n");
         println!("{}", container::section());
+        cleanup::kill_descendants();
+    }
+    if wants("pod") {
+        println!("## The pod's infra container\n");
+        println!("{}", pod::section());
         cleanup::kill_descendants();
     }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
