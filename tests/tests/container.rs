@@ -753,3 +753,75 @@ fn build_image_with_load_puts_the_image_where_the_callers_podman_runs_it() {
     assert_eq!(code.stdout.trim(), "143", "the stop's exit code");
     let _ = caller.run(["rm", "-f", id.as_str()]);
 }
+
+/// `make rootfs` prints how to run the root it made, and the podman command
+/// it prints works with podman's own default ulimits, which exceed this
+/// machine's hard limits where the script adds `--ulimit` options (there,
+/// the same command without them fails in runc). The harness's private
+/// configuration, less its ulimits, stands for a stock one.
+#[test]
+fn the_rootfs_run_command_the_script_prints_works_with_podmans_default_ulimits() {
+    let test = "the_rootfs_run_command_the_script_prints_works_with_podmans_default_ulimits";
+    let Some(harness) = podman::podman_or_skip(test) else {
+        return;
+    };
+    let root = tempfile::Builder::new()
+        .prefix("hermes-rootfs-run-")
+        .tempdir()
+        .expect("tempdir");
+    let built = run(
+        Command::new(repo().join("docker/build-rootfs"))
+            .env("HERMES_BIN_DIR", bins::bin_dir())
+            .env("ROOTFS", root.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(built.code, 0, "{built:?}");
+    let printed = built
+        .stdout_lines()
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("podman "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no podman command printed: {built:?}"));
+    let stock = harness.dir().join("stock-ulimits.conf");
+    let conf = fs::read_to_string(harness.dir().join("containers.conf")).expect("read the conf");
+    let without: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("default_ulimits"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, conf, "the harness sets no default_ulimits");
+    fs::write(&stock, without).expect("write");
+    let podman = |args: &[&str]| {
+        run(
+            Command::new("podman")
+                .args(args)
+                .env("CONTAINERS_CONF", &stock)
+                .env(
+                    "CONTAINERS_STORAGE_CONF",
+                    harness.dir().join("storage.conf"),
+                ),
+            Duration::from_secs(60),
+        )
+    };
+    let args: Vec<&str> = printed.split_whitespace().collect();
+    let started = podman(&args);
+    assert_eq!(started.code, 0, "{printed}: {started:?}");
+    let id = started.stdout.trim().to_owned();
+    let stopped = podman(&["stop", "-t", "10", &id]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let code = podman(&["inspect", "-f", "{{.State.ExitCode}}", &id]);
+    assert_eq!(code.stdout.trim(), "143", "{code:?}");
+    let _ = podman(&["rm", "-f", &id]);
+    if printed.contains("--ulimit") {
+        // The options are needed here: without them runc refuses.
+        let bare: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| *a != "--ulimit" && !a.starts_with("nofile=") && !a.starts_with("nproc="))
+            .collect();
+        let refused = podman(&bare);
+        assert_ne!(refused.code, 0, "ran without --ulimit: {refused:?}");
+        assert!(refused.stderr.contains("rlimit"), "{refused:?}");
+        let _ = podman(&["rm", "-fa"]);
+    }
+}

@@ -311,7 +311,12 @@ fn rootfs_at_the_default_path_is_rebuilt_from_scratch() {
         .expect("tempdir");
     let script = repo.path().join("docker/build-rootfs");
     fs::create_dir_all(script.parent().expect("parent")).expect("mkdir");
-    program::copy(&repo_file("docker/build-rootfs"), &script);
+    for name in ["build-rootfs", "podman-ulimits"] {
+        program::copy(
+            &repo_file(&format!("docker/{name}")),
+            &repo.path().join("docker").join(name),
+        );
+    }
     let root = repo.path().join("target/rootfs");
     fs::create_dir_all(root.join("etc")).expect("mkdir");
     fs::write(root.join("etc/stale"), "left from an earlier run").expect("write");
