@@ -273,22 +273,30 @@ fn batched_chunk(
     action: Action,
 ) -> Vec<Acted> {
     const ALL: [&[&str]; 3] = [&["-d"], &["-u"], &["-r", "-u"]];
-    // Each gateway's home, held lock and marker, before anything is sent;
-    // the file work spread over workers, as the unbatched path has it.
-    let prepared: Vec<_> = parallel::map(
+    // Each gateway's lock, then its marker, before anything is sent. The
+    // locks are taken one after the other in the profiles' (sorted) order,
+    // as every other gatewayctl takes them: two `--all` runs never hold one
+    // lock each while waiting for the other's. The markers, file work, are
+    // spread over workers.
+    let locks: Vec<_> = profiles
+        .iter()
+        .map(|p| state::lock_profile(&home.of(p), S6::control_bound(None)))
+        .collect();
+    let markers = parallel::map(
         profiles,
         parallel::Workers::Busy,
         |_| false,
-        |p| {
-            let profile_home = home.of(p);
-            let lock = state::lock_profile(&profile_home, S6::control_bound(None));
-            let marker = match action {
-                Action::Stop => planned_stop::announce(&profile_home),
-                Action::Start | Action::Restart => None,
-            };
-            (profile_home, lock, marker)
+        |p| match action {
+            Action::Stop => planned_stop::announce(&home.of(p)),
+            Action::Start | Action::Restart => None,
         },
     );
+    let prepared: Vec<_> = profiles
+        .iter()
+        .zip(locks)
+        .zip(markers)
+        .map(|((p, lock), marker)| (home.of(p), lock, marker))
+        .collect();
     let mut sent: Vec<Option<Result<(), Error>>> = profiles.iter().map(|_| None).collect();
     for command in ALL {
         let chosen: Vec<usize> = commands

@@ -150,7 +150,13 @@ fn exchanged(path: &Path, temp: &Path, was: &Snapshot) -> io::Result<Outcome> {
     // Should the exchange back fail, theirs still goes back, over ours.
     match rename(temp, path, RenameFlags::EXCHANGE) {
         Ok(()) => Ok(Outcome::Changed),
-        Err(_) => fs::rename(temp, path).map(|()| Outcome::Changed),
+        Err(_) => match fs::rename(temp, path) {
+            // Nothing at the temp name any more: another writer's sweep took
+            // the displaced file for a dead writer's temp file. Ours stands;
+            // the caller reads it and merges again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Changed),
+            other => other.map(|()| Outcome::Changed),
+        },
     }
 }
 
@@ -336,6 +342,24 @@ mod tests {
             Outcome::Changed
         );
         assert_eq!((read(&path), read(&temp)), ("theirs".into(), "ours".into()));
+    }
+
+    #[test]
+    fn a_displaced_file_swept_away_meanwhile_leaves_ours_to_be_read_again() {
+        // Another writer's sweep took what the exchange put at the temp
+        // name for a dead writer's temp file: nothing to put back.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state");
+        let temp = dir.path().join(".state.tmp.1.0");
+        write(&temp, "old");
+        let was = snapshot(&temp);
+        write(&path, "ours");
+        fs::remove_file(&temp).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            exchanged(&path, &temp, &was).unwrap_or_else(|e| panic!("{e}")),
+            Outcome::Changed
+        );
+        assert_eq!(read(&path), "ours");
     }
 
     #[test]
