@@ -145,6 +145,7 @@ deps-arm64:
 deps-bench:
 	@scripts/ensure-packages tini catatonit dumb-init busybox-static python3-venv
 
-# mandoc lints the man pages (the install_files suite).
+# mandoc lints the man pages, zsh and fish parse the completions (the
+# install_files suite).
 deps-man:
-	@scripts/ensure-packages mandoc
+	@scripts/ensure-packages mandoc zsh fish
