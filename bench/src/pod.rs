@@ -90,7 +90,7 @@ fn render(ours: Result<Figures, String>, theirs: Result<Figures, String>) -> Str
     let (stop_ratio, rss_ratio) = match &theirs {
         Ok(d) => (
             table::ratio(stop(&ours), stop(d)),
-            ratio_u64(rss(&ours), rss(d)),
+            table::ratio_of_counts(rss(&ours), rss(d)),
         ),
         Err(_) => ("n/a".to_owned(), "n/a".to_owned()),
     };
@@ -345,20 +345,4 @@ fn run_bounded(cmd: &mut Command) -> Result<(i32, String, String), String> {
         read(&mut stdout)?,
         read(&mut stderr)?,
     ))
-}
-
-/// `value / base` as `0.31x` or `142x`, three significant figures.
-fn ratio_u64(value: u64, base: u64) -> String {
-    if base == 0 {
-        return "n/a".to_owned();
-    }
-    let x = value as f64 / base as f64;
-    let decimals = match x {
-        _ if x >= 100.0 => 0,
-        _ if x >= 10.0 => 1,
-        _ if x >= 1.0 => 2,
-        _ if x >= 0.1 => 3,
-        _ => 4,
-    };
-    format!("{x:.decimals$}x")
 }

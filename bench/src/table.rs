@@ -96,6 +96,14 @@ pub fn ratio(value: Duration, base: Duration) -> String {
     format!("{}x", sig3(value.as_secs_f64() / base.as_secs_f64()))
 }
 
+/// `value / base` for counts (bytes, KiB), as [`ratio`] writes it.
+pub fn ratio_of_counts(value: u64, base: u64) -> String {
+    if base == 0 {
+        return "n/a".to_owned();
+    }
+    format!("{}x", sig3(value as f64 / base as f64))
+}
+
 /// Three significant figures, no exponent.
 fn sig3(x: f64) -> String {
     let decimals = match x {

@@ -93,18 +93,7 @@ impl S6 {
             OnInterrupt::Finish,
         ) {
             Ok(outcome) => outcome,
-            Err(e) => {
-                let why = e.to_string();
-                return profiles
-                    .iter()
-                    .map(|p| {
-                        Err(Error::Batch {
-                            service: p.service(),
-                            why: why.clone(),
-                        })
-                    })
-                    .collect();
-            }
+            Err(e) => return all_failed(profiles, &e),
         };
         let rc = match outcome.end {
             End::Exited(0) => return profiles.iter().map(|_| Ok(())).collect(),
@@ -112,16 +101,7 @@ impl S6 {
             end => {
                 let failed =
                     super::unfinished(Program::Svc, verb, profiles[0], end, PROGRAM_BOUND, 0);
-                let why = failed.to_string();
-                return profiles
-                    .iter()
-                    .map(|p| {
-                        Err(Error::Batch {
-                            service: p.service(),
-                            why: why.clone(),
-                        })
-                    })
-                    .collect();
+                return all_failed(profiles, &failed);
             }
         };
         let named: Vec<Option<&str>> = dirs
@@ -154,4 +134,18 @@ impl S6 {
             })
             .collect()
     }
+}
+
+/// The same failure, `why`, for each gateway of a run that failed as a whole.
+fn all_failed(profiles: &[&Name], why: &Error) -> Vec<Result<(), Error>> {
+    let why = why.to_string();
+    profiles
+        .iter()
+        .map(|p| {
+            Err(Error::Batch {
+                service: p.service(),
+                why: why.clone(),
+            })
+        })
+        .collect()
 }
