@@ -9,8 +9,7 @@ use crate::parallel;
 use crate::planned_stop;
 use crate::profile::{HermesHome, Name};
 use crate::report::{Line, NONE_REGISTERED, Report};
-use crate::s6::svstat::ServiceState;
-use crate::s6::{Program, S6, Supervision};
+use crate::s6::{self, Program, S6};
 use crate::state::{self, Desired};
 
 /// The s6 programs an action runs, to be found before any gateway is acted
@@ -73,13 +72,7 @@ pub fn gateway(
     wait: Option<Duration>,
 ) -> Acted {
     if let Some(signal) = interrupt::signal() {
-        return Acted::failed(Error::Interrupted {
-            signal,
-            verb: action.verb(),
-            service: Some(profile.service()),
-            sent: 0,
-            of: 1,
-        });
+        return interrupted(signal, action, profile);
     }
     if let Err(e) = s6.scandir.registered(profile) {
         return Acted::failed(e);
@@ -107,6 +100,17 @@ pub fn gateway(
         warning,
         result,
     }
+}
+
+/// A gateway left alone because `signal` interrupted the command first.
+fn interrupted(signal: i32, action: Action, profile: &Name) -> Acted {
+    Acted::failed(Error::Interrupted {
+        signal,
+        verb: action.verb(),
+        service: Some(profile.service()),
+        sent: 0,
+        of: 1,
+    })
 }
 
 /// One gateway: a confirmation line on success.
@@ -207,41 +211,21 @@ pub fn all(
 /// one s6 took gets its desired state recorded, and each it did not its
 /// marker withdrawn.
 fn batched(s6: &S6, home: &HermesHome, profiles: &[Name], action: Action) -> Vec<Acted> {
-    const STOP: &[&str] = &["-d"];
-    const START: &[&str] = &["-u"];
-    const RESTART: &[&str] = &["-r", "-u"];
     if let Some(signal) = interrupt::signal() {
         return profiles
             .iter()
-            .map(|p| {
-                Acted::failed(Error::Interrupted {
-                    signal,
-                    verb: action.verb(),
-                    service: Some(p.service()),
-                    sent: 0,
-                    of: 1,
-                })
-            })
+            .map(|p| interrupted(signal, action, p))
             .collect();
     }
+    // Only a restart reads each gateway's state to choose its command.
     let commands: Vec<Result<&[&str], Error>> = match action {
-        Action::Stop => profiles.iter().map(|_| Ok(STOP)).collect(),
-        Action::Start => profiles.iter().map(|_| Ok(START)).collect(),
-        // A restart of a gateway that is down is a start (see `S6::send`).
         Action::Restart => parallel::map(
             profiles,
             parallel::Workers::Busy,
-            |state: &Result<_, Error>| state.as_ref().is_err_and(Error::is_busy),
-            |p| s6.read_state(p),
-        )
-        .into_iter()
-        .map(|state| {
-            state.map(|state| match state {
-                Supervision::Supervised(ServiceState { up: true, .. }) => RESTART,
-                _ => START,
-            })
-        })
-        .collect(),
+            |command: &Result<_, Error>| command.as_ref().is_err_and(Error::is_busy),
+            |p| s6.command(p, action),
+        ),
+        Action::Stop | Action::Start => profiles.iter().map(|p| s6.command(p, action)).collect(),
     };
     // Each gateway's lock is a descriptor held until its record is written:
     // the gateways go in chunks that fit the descriptors left, one
@@ -272,33 +256,33 @@ fn batched_chunk(
     commands: Vec<Result<&[&str], Error>>,
     action: Action,
 ) -> Vec<Acted> {
-    const ALL: [&[&str]; 3] = [&["-d"], &["-u"], &["-r", "-u"]];
     // Each gateway's lock, then its marker, before anything is sent. The
     // locks are taken one after the other in the profiles' (sorted) order,
     // as every other gatewayctl takes them: two `--all` runs never hold one
     // lock each while waiting for the other's. The markers, file work, are
     // spread over workers.
-    let locks: Vec<_> = profiles
+    let homes: Vec<_> = profiles.iter().map(|p| home.of(p)).collect();
+    let locks: Vec<_> = homes
         .iter()
-        .map(|p| state::lock_profile(&home.of(p), S6::control_bound(None)))
+        .map(|h| state::lock_profile(h, S6::control_bound(None)))
         .collect();
     let markers = parallel::map(
-        profiles,
+        &homes,
         parallel::Workers::Busy,
         |_| false,
-        |p| match action {
-            Action::Stop => planned_stop::announce(&home.of(p)),
+        |h| match action {
+            Action::Stop => planned_stop::announce(h),
             Action::Start | Action::Restart => None,
         },
     );
-    let prepared: Vec<_> = profiles
-        .iter()
+    let prepared: Vec<_> = homes
+        .into_iter()
         .zip(locks)
         .zip(markers)
-        .map(|((p, lock), marker)| (home.of(p), lock, marker))
+        .map(|((h, lock), marker)| (h, lock, marker))
         .collect();
     let mut sent: Vec<Option<Result<(), Error>>> = profiles.iter().map(|_| None).collect();
-    for command in ALL {
+    for command in [s6::DOWN, s6::UP, s6::KILL_AND_UP] {
         let chosen: Vec<usize> = commands
             .iter()
             .enumerate()

@@ -23,6 +23,12 @@ use svstat::ServiceState;
 
 /// Bound on one s6 program run that does not wait for a state.
 const PROGRAM_BOUND: Duration = Duration::from_secs(5);
+
+/// `s6-svc` options: down, up, and kill then up (a restart).
+pub const DOWN: &[&str] = &["-d"];
+pub const UP: &[&str] = &["-u"];
+pub const KILL_AND_UP: &[&str] = &["-r", "-u"];
+
 /// s6-svwait's and s6-svlisten1's exit code when the timeout expired.
 const RC_WAIT_TIMEOUT: i32 = 99;
 /// Longest piece of s6's stderr kept in a message.
@@ -164,6 +170,28 @@ impl S6 {
         PROGRAM_BOUND + PROGRAM_BOUND + wait.map_or(Duration::ZERO, |w| w + PROGRAM_BOUND)
     }
 
+    /// The `s6-svc` options that carry out `action` on `gateway-<profile>`
+    /// at once: [`DOWN`], [`UP`], or for a restart of a gateway that is up
+    /// [`KILL_AND_UP`]. A restart of a gateway that is down is a start: `-r`
+    /// only signals a running process.
+    ///
+    /// # Errors
+    /// A restart's `s6-svstat` failed.
+    pub fn command(
+        &self,
+        profile: &Name,
+        action: Action,
+    ) -> Result<&'static [&'static str], Error> {
+        Ok(match action {
+            Action::Stop => DOWN,
+            Action::Start => UP,
+            Action::Restart => match self.read_state(profile)? {
+                Supervision::Supervised(ServiceState { up: true, .. }) => KILL_AND_UP,
+                _ => UP,
+            },
+        })
+    }
+
     /// Starts, stops or restarts `gateway-<profile>`, in two steps: this one
     /// gives the command to s6 and returns once s6 has taken it (or failed
     /// to); the returned [`Pending`] wait, for `wait`, is then run with
@@ -183,23 +211,15 @@ impl S6 {
     ) -> Result<Option<Pending>, Error> {
         let dir = self.scandir.service_dir(profile);
         let ready = dir.join("notification-fd").is_file();
-        // A restart of a gateway that is down is a start: `-r` only signals
-        // a running process.
-        let restart_up = action == Action::Restart
-            && matches!(
-                self.read_state(profile)?,
-                Supervision::Supervised(ServiceState { up: true, .. })
-            );
-        let (command, wanted): (&[&str], Wanted) = match action {
-            Action::Stop => (&["-d"], Wanted::Down),
+        let command = self.command(profile, action)?;
+        let (command, wanted) = match command {
+            _ if action == Action::Stop => (command, Wanted::Down),
             // A wait for a restart must listen before the kill is sent, or a
             // fast restart is missed: `-u` now (s6 wants it up from here on),
             // and the wait sends `-r` once it listens.
-            Action::Restart if restart_up && wait.is_some() => {
-                (&["-u"], Wanted::Restarted { ready })
-            }
-            Action::Restart if restart_up => (&["-r", "-u"], Wanted::Restarted { ready }),
-            Action::Start | Action::Restart => (&["-u"], Wanted::Up { ready }),
+            KILL_AND_UP if wait.is_some() => (UP, Wanted::Restarted { ready }),
+            KILL_AND_UP => (command, Wanted::Restarted { ready }),
+            _ => (command, Wanted::Up { ready }),
         };
         let mut args: Vec<&OsStr> = command.iter().map(OsStr::new).collect();
         args.push(dir.as_os_str());
